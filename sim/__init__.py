@@ -1,0 +1,1 @@
+"""Numerical engine for linearized SGD (numpy, scipy, numba; numba.cuda optional)."""

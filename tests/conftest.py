@@ -1,0 +1,25 @@
+"""Hypothesis profiles: one place.
+
+- ``ci`` (chosen when ``CI`` is set): derandomized, so CI is reproducible.
+- ``dev`` (default elsewhere): random, same example counts.
+- ``thorough`` (``HYPOTHESIS_PROFILE=thorough``): many more examples.
+
+``deadline=None`` everywhere: numba compiles on first call.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT, ROOT / "tests"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, max_examples=25, **_common)
+settings.register_profile("dev", max_examples=25, **_common)
+settings.register_profile("thorough", max_examples=400, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
