@@ -1,0 +1,375 @@
+"""Numba kernels of the Monte Carlo simulator.
+
+Public wrappers in :mod:`sim.linear` validate, allocate and seed; these functions
+only fill arrays. Every piece of per-path math (random streams, batch sampling,
+the batch product, the renormalised update) is a plain ``@njit`` function used by
+the CPU path kernel, the grouped CPU kernel and the CUDA kernel alike.
+
+Random streams: one xoroshiro128+ state ``(s0, s1)`` per path, seeded on the host
+from ``numpy.random.SeedSequence(seed)``, so a path's numbers do not depend on the
+thread (or GPU thread) that runs it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+FASTMATH = {"reassoc", "contract", "nsz"}
+"""Reassociation lets LLVM vectorise the dot products; NaN/inf semantics are kept.
+Results stay deterministic: the same compiled code computes every path."""
+
+WITHOUT, WITH, RESHUFFLE, MIXTURE = 0, 1, 2, 3
+SCHEME_CODES = {"without": WITHOUT, "with": WITH, "reshuffle": RESHUFFLE, "mixture": MIXTURE}
+FULL_BATCH = -1
+"""``sample_batch`` returns this count for the mixture's full-batch step."""
+
+_U11 = np.uint64(11)
+_U16 = np.uint64(16)
+_U24 = np.uint64(24)
+_U40 = np.uint64(40)
+_U37 = np.uint64(37)
+_U27 = np.uint64(27)
+_TWO_M53 = 1.0 / 9007199254740992.0
+
+
+# ----------------------------------------------------------------- random streams
+@njit(cache=True)
+def rng_next(states, p):
+    """Next 64-bit output of path ``p``'s xoroshiro128+ stream (advances it)."""
+    s0 = states[p, 0]
+    s1 = states[p, 1]
+    result = s0 + s1
+    s1 ^= s0
+    states[p, 0] = ((s0 << _U24) | (s0 >> _U40)) ^ s1 ^ (s1 << _U16)
+    states[p, 1] = (s1 << _U37) | (s1 >> _U27)
+    return result
+
+
+@njit(cache=True)
+def rng_uniform(states, p):
+    """Uniform double in ``[0, 1)`` with 53 random bits."""
+    return np.float64(rng_next(states, p) >> _U11) * _TWO_M53
+
+
+@njit(cache=True)
+def rng_below(states, p, m):
+    """Uniform integer in ``[0, m)``."""
+    k = np.int64(rng_uniform(states, p) * m)
+    return k if k < m else m - 1
+
+
+@njit(cache=True)
+def rng_normal(states, p):
+    """Standard normal by Box-Muller (one of the pair)."""
+    u1 = 1.0 - rng_uniform(states, p)  # in (0, 1]
+    u2 = rng_uniform(states, p)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+# ----------------------------------------------------------------- batch sampling
+@njit(cache=True)
+def sample_batch(states, p, scheme, n, B, prob, idx, perm, pos):
+    """Fill ``idx[:count]`` with path ``p``'s next batch; return ``count``.
+
+    - without replacement: Floyd's algorithm (uniform ``B``-subset, ``O(B^2)``);
+    - with replacement: ``B`` iid uniform indices;
+    - random reshuffling: consecutive ``B``-blocks of a permutation ``perm``
+      (one per path, Fisher-Yates), reshuffled when fewer than ``B`` remain
+      (``n mod B`` samples are dropped per epoch); ``pos[p]`` is the cursor;
+    - mixture: one uniform index with probability ``prob``, else ``FULL_BATCH``.
+    """
+    if scheme == WITH:
+        for b in range(B):
+            idx[b] = rng_below(states, p, n)
+        return B
+    if scheme == WITHOUT:
+        count = 0
+        for j in range(n - B, n):
+            t = rng_below(states, p, j + 1)
+            for c in range(count):
+                if idx[c] == t:
+                    t = j
+                    break
+            idx[count] = t
+            count += 1
+        return B
+    if scheme == RESHUFFLE:
+        if pos[p] + B > n:
+            for j in range(n - 1, 0, -1):
+                k = rng_below(states, p, j + 1)
+                tmp = perm[j]
+                perm[j] = perm[k]
+                perm[k] = tmp
+            pos[p] = 0
+        start = pos[p]
+        for b in range(B):
+            idx[b] = perm[start + b]
+        pos[p] = start + B
+        return B
+    # mixture
+    if rng_uniform(states, p) < prob:
+        idx[0] = rng_below(states, p, n)
+        return 1
+    return FULL_BATCH
+
+
+# ----------------------------------------------------------------- per-path math
+@njit(cache=True, fastmath=FASTMATH)
+def _dot(u, v, d):
+    acc = 0.0
+    for k in range(d):
+        acc += u[k] * v[k]
+    return acc
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def batch_product_dense(x, y, Hs, Hbar, idx, count):
+    """``y = H_xi x = (1/count) sum_b H_{idx[b]} x`` (``Hbar x`` for a full batch)."""
+    d = x.shape[0]
+    if count == FULL_BATCH:
+        for j in range(d):
+            y[j] = _dot(Hbar[j], x, d)
+        return
+    w = 1.0 / count
+    for j in range(d):
+        y[j] = 0.0
+    for b in range(count):
+        Hi = Hs[idx[b]]
+        for j in range(d):
+            y[j] += w * _dot(Hi[j], x, d)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def batch_product_factors(x, y, G, Hbar, idx, count):
+    """``y = H_xi x`` with ``H_i = G_i G_i^T``: ``O(d r)`` per sample."""
+    d = x.shape[0]
+    r = G.shape[2]
+    if count == FULL_BATCH:
+        for j in range(d):
+            y[j] = _dot(Hbar[j], x, d)
+        return
+    w = 1.0 / count
+    for j in range(d):
+        y[j] = 0.0
+    for b in range(count):
+        Gi = G[idx[b]]
+        for c in range(r):
+            acc = 0.0
+            for k in range(d):
+                acc += Gi[k, c] * x[k]
+            acc *= w
+            for j in range(d):
+                y[j] += Gi[j, c] * acc
+
+
+@njit(cache=True)
+def update_renormalize(x, y, eta):
+    """``x <- x - eta y``, then ``x <- x/||x||``; return ``log ||x - eta y||``
+    (``-inf`` if the iterate hit exactly zero, which it then keeps)."""
+    d = x.shape[0]
+    nrm2 = 0.0
+    for j in range(d):
+        x[j] -= eta * y[j]
+        nrm2 += x[j] * x[j]
+    if nrm2 == 0.0:
+        return -np.inf
+    nrm = math.sqrt(nrm2)
+    inv = 1.0 / nrm
+    for j in range(d):
+        x[j] *= inv
+    return math.log(nrm)
+
+
+@njit(cache=True)
+def init_path(states, p, x, x0, random_x0, perm):
+    """Set ``x`` to the unit start direction, return ``log ||x_0||``. A random start
+    is uniform on the sphere (``E x x^T = I/d``); ``perm`` is reset to the identity."""
+    d = x.shape[0]
+    for j in range(perm.shape[0]):
+        perm[j] = j
+    nrm2 = 0.0
+    for j in range(d):
+        if random_x0:
+            x[j] = rng_normal(states, p)
+        else:
+            x[j] = x0[p % x0.shape[0], j]
+        nrm2 += x[j] * x[j]
+    if nrm2 == 0.0:
+        return -np.inf
+    nrm = math.sqrt(nrm2)
+    for j in range(d):
+        x[j] /= nrm
+    return math.log(nrm) if not random_x0 else 0.0
+
+
+@njit(cache=True)
+def record_step(p, t, logn, record_every, out_log, diverged_at, log_bound):
+    if diverged_at[p] < 0 and logn > log_bound:
+        diverged_at[p] = t
+    if t % record_every == 0:
+        out_log[p, t // record_every] = logn
+
+
+@njit(cache=True)
+def run_path(p, Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
+             x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound):
+    """The whole trajectory of path ``p``: shared by the CPU and CUDA kernels."""
+    x = X[p]
+    y = Y[p]
+    idx = IDX[p]
+    perm = PERM[p]
+    logn = init_path(states, p, x, x0, random_x0, perm)
+    POS[p] = n  # forces a shuffle before the first reshuffling batch
+    diverged_at[p] = -1
+    out_log[p, 0] = logn
+    for t in range(1, steps + 1):
+        count = sample_batch(states, p, scheme, n, B, prob, idx, perm, POS)
+        if dense:
+            batch_product_dense(x, y, Hs, Hbar, idx, count)
+        else:
+            batch_product_factors(x, y, G, Hbar, idx, count)
+        logn += update_renormalize(x, y, eta)
+        record_step(p, t, logn, record_every, out_log, diverged_at, log_bound)
+
+
+def _paths_loop(Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
+                x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound):
+    for p in prange(X.shape[0]):
+        run_path(p, Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
+                 x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound)
+
+
+simulate_paths_parallel = njit(parallel=True, cache=True)(_paths_loop)
+simulate_paths_serial = njit(cache=True)(_paths_loop)
+
+
+# ----------------------------------------------------------------- grouped kernel
+@njit(cache=True, fastmath=FASTMATH)
+def _rows_times_matrix(X, rows, lo, hi, Hm, Z):
+    """``Z[o] = Hm X[rows[o]]`` for ``o`` in ``[lo, hi)`` (``Hm`` symmetric), in
+    blocks of 4 rows x 2 columns so each loaded entry serves several products."""
+    d = Hm.shape[0]
+    o = lo
+    while o + 4 <= hi:
+        x0 = X[rows[o]]
+        x1 = X[rows[o + 1]]
+        x2 = X[rows[o + 2]]
+        x3 = X[rows[o + 3]]
+        j = 0
+        while j + 2 <= d:
+            h0 = Hm[j]
+            h1 = Hm[j + 1]
+            s00 = 0.0
+            s01 = 0.0
+            s10 = 0.0
+            s11 = 0.0
+            s20 = 0.0
+            s21 = 0.0
+            s30 = 0.0
+            s31 = 0.0
+            for k in range(d):
+                a = h0[k]
+                b = h1[k]
+                s00 += x0[k] * a
+                s01 += x0[k] * b
+                s10 += x1[k] * a
+                s11 += x1[k] * b
+                s20 += x2[k] * a
+                s21 += x2[k] * b
+                s30 += x3[k] * a
+                s31 += x3[k] * b
+            Z[o, j] = s00
+            Z[o, j + 1] = s01
+            Z[o + 1, j] = s10
+            Z[o + 1, j + 1] = s11
+            Z[o + 2, j] = s20
+            Z[o + 2, j + 1] = s21
+            Z[o + 3, j] = s30
+            Z[o + 3, j + 1] = s31
+            j += 2
+        if j < d:
+            Z[o, j] = _dot(x0, Hm[j], d)
+            Z[o + 1, j] = _dot(x1, Hm[j], d)
+            Z[o + 2, j] = _dot(x2, Hm[j], d)
+            Z[o + 3, j] = _dot(x3, Hm[j], d)
+        o += 4
+    while o < hi:
+        x0 = X[rows[o]]
+        for j in range(d):
+            Z[o, j] = _dot(x0, Hm[j], d)
+        o += 1
+
+
+@njit(parallel=True, cache=True)
+def simulate_grouped(Hs, Hbar, scheme, n, B, prob, eta, steps, record_every, x0, random_x0,
+                     states, X, Y, IDX, CNT, PERM, POS, SLOT, ROWS, OFF, Z, out_log,
+                     diverged_at, log_bound):
+    """All paths step together: paths that share a sampled index are multiplied by
+    that ``H_i`` as one block (``Z = X_group H_i``), then each path sums its batch.
+
+    ``SLOT[p, b]`` is the row of ``Z`` holding ``H_{idx[p,b]} x_p``; sample ``n``
+    stands for ``Hbar`` (the mixture's full batch). Same random streams and
+    sampling code as :func:`run_path`.
+    """
+    P = X.shape[0]
+    d = X.shape[1]
+    logn = np.empty(P)
+    for p in prange(P):
+        logn[p] = init_path(states, p, X[p], x0, random_x0, PERM[p])
+        POS[p] = n
+        diverged_at[p] = -1
+        out_log[p, 0] = logn[p]
+    fill = np.empty(n + 2, dtype=np.int64)
+    for t in range(1, steps + 1):
+        for p in prange(P):
+            CNT[p] = sample_batch(states, p, scheme, n, B, prob, IDX[p], PERM[p], POS)
+        # Bucket the (path, slot) pairs by sample: a counting sort, serial and cheap.
+        for i in range(n + 2):
+            OFF[i] = 0
+        for p in range(P):
+            c = CNT[p]
+            if c == FULL_BATCH:
+                OFF[n + 1] += 1
+            else:
+                for b in range(c):
+                    OFF[IDX[p, b] + 1] += 1
+        for i in range(n + 1):
+            OFF[i + 1] += OFF[i]
+        for i in range(n + 1):
+            fill[i] = OFF[i]
+        for p in range(P):
+            c = CNT[p]
+            if c == FULL_BATCH:
+                o = fill[n]
+                fill[n] += 1
+                ROWS[o] = p
+                SLOT[p, 0] = o
+            else:
+                for b in range(c):
+                    i = IDX[p, b]
+                    o = fill[i]
+                    fill[i] += 1
+                    ROWS[o] = p
+                    SLOT[p, b] = o
+        for i in prange(n + 1):
+            Hm = Hbar if i == n else Hs[i]
+            _rows_times_matrix(X, ROWS, OFF[i], OFF[i + 1], Hm, Z)
+        for p in prange(P):
+            c = CNT[p]
+            y = Y[p]
+            if c == FULL_BATCH:
+                for j in range(d):
+                    y[j] = Z[SLOT[p, 0], j]
+            else:
+                w = 1.0 / c
+                for j in range(d):
+                    y[j] = 0.0
+                for b in range(c):
+                    zrow = Z[SLOT[p, b]]
+                    for j in range(d):
+                        y[j] += w * zrow[j]
+            logn[p] += update_renormalize(X[p], y, eta)
+            record_step(p, t, logn[p], record_every, out_log, diverged_at, log_bound)

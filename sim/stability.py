@@ -1,0 +1,249 @@
+"""Stability of linearized SGD: spectral radius of ``T``, thresholds, verdicts.
+
+THEORY.md section 4. ``T`` maps PSD matrices to PSD matrices and is self-adjoint in
+the Frobenius inner product on symmetric matrices, so ``rho(T) = lambda_max(T)``
+with a PSD eigenmatrix, and Lanczos (``scipy.sparse.linalg.eigsh``) on a matrix-free
+operator finds it. The exact threshold is ``eta_exact = 2 / lambda_max(C^+ D)`` with
+``C(M) = (H M + M H)/2`` and ``D(M) = (1 - gamma) H M H + gamma S(M)``; in the
+eigenbasis of ``H``, ``C`` is the entrywise product with ``(h_j + h_k)/2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from sim._validate import check_ensemble, check_positive
+from sim.ensembles import Ensemble
+from sim.moments import _apply, _gamma, sandwich_average
+
+DENSE_MAX_D = 10
+"""Up to this ``d`` the operator is assembled on the ``d(d+1)/2`` symmetric basis and
+diagonalised densely; above it, Lanczos runs matrix-free."""
+
+RANGE_RTOL = 1e-12
+"""Eigenvalues of ``H`` below ``RANGE_RTOL * lambda_max(H)`` span its null space."""
+
+
+def _sym_basis(d: int):
+    for j in range(d):
+        for k in range(j, d):
+            E = np.zeros((d, d))
+            if j == k:
+                E[j, j] = 1.0
+            else:
+                E[j, k] = E[k, j] = np.sqrt(0.5)
+            yield E
+
+
+def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None):
+    """Largest eigenvalue of a Frobenius-self-adjoint map on symmetric ``d x d``
+    matrices and its unit eigenmatrix (sign: non-negative trace)."""
+    if d <= DENSE_MAX_D:
+        basis = list(_sym_basis(d))
+        images = [apply_sym(E) for E in basis]
+        A = np.array([[np.sum(Ea * Tb) for Tb in images] for Ea in basis])
+        w, V = np.linalg.eigh(0.5 * (A + A.T))
+        lam, coeffs = w[-1], V[:, -1]
+        top = sum(c * E for c, E in zip(coeffs, basis))
+        iterations = len(basis)
+    else:
+        count = [0]
+
+        def matvec(v):
+            count[0] += 1
+            M = v.reshape(d, d)
+            M = 0.5 * (M + M.T)
+            return apply_sym(M).ravel()
+
+        op = LinearOperator((d * d, d * d), matvec=matvec, dtype=np.float64)
+        start = (np.eye(d) if v0 is None else v0).ravel()
+        w, V = eigsh(op, k=1, which="LA", tol=tol, v0=start / np.linalg.norm(start),
+                     ncv=min(d * d - 1, 24))
+        lam = w[0]
+        top = V[:, 0].reshape(d, d)
+        top = 0.5 * (top + top.T)
+        iterations = count[0]
+    if np.trace(top) < 0:
+        top = -top
+    return float(lam), top / np.linalg.norm(top), iterations
+
+
+@dataclass(frozen=True)
+class SpectralRadius:
+    """``rho(T)`` and its eigenmatrix.
+
+    Attributes
+    ----------
+    rho : float
+        Spectral radius (= largest eigenvalue) of ``T``.
+    eigenmatrix : ndarray (d, d)
+        Unit-Frobenius symmetric eigenmatrix, PSD when the top eigenvalue is simple.
+    applications : int
+        Number of applications of ``T``.
+    """
+
+    rho: float
+    eigenmatrix: np.ndarray = field(repr=False)
+    applications: int
+
+
+def spectral_radius(ens: Ensemble, eta: float, B: int | None, scheme: str = "without",
+                    p: float | None = None, tol: float = 1e-10) -> SpectralRadius:
+    """Spectral radius of the second-moment map, matrix-free.
+
+    Parameters
+    ----------
+    ens, eta, B, scheme, p
+        As in :func:`sim.moments.apply_T`.
+    tol : float
+        Relative accuracy of ``rho`` (Lanczos residual tolerance).
+
+    Notes
+    -----
+    Each Lanczos step applies ``T`` once: ``O(d^3 + n d^2 r)`` with factors. Memory
+    ``O(d^2)`` per Lanczos vector (24 of them).
+    """
+    g = _gamma(ens, B, scheme, p)
+    eta = check_positive(eta, "eta")
+    tol = check_positive(tol, "tol")
+    lam, V, its = _top_eigen(lambda M: _apply(ens, eta, g, M), ens.d, tol)
+    return SpectralRadius(lam, V, its)
+
+
+def _range_of_H(ens: Ensemble):
+    h, U = np.linalg.eigh(ens.H)
+    keep = h > RANGE_RTOL * max(h[-1], 0.0)
+    return h[keep], U[:, keep]
+
+
+def _rotated(ens: Ensemble, U: np.ndarray) -> Ensemble:
+    """The ensemble in the basis ``U`` (columns), restricted to their span."""
+    if ens.G is not None:
+        return Ensemble(None, np.ascontiguousarray(np.einsum("dk,idr->ikr", U, ens.G)),
+                        ens.name)
+    return Ensemble(np.ascontiguousarray(U.T @ ens.Hs @ U), None, ens.name)
+
+
+def eta_theorem(ens: Ensemble, gamma: float) -> float:
+    """Largest ``eta`` with ``lambda_max((I - eta H)^2 + eta^2 gamma Sigma) <= 1``:
+    ``2 / lambda_max(H^{+1/2} K H^{+1/2})``, ``K = H^2 + gamma Sigma``."""
+    h, U = _range_of_H(ens)
+    if h.size == 0:
+        return np.inf
+    K = U.T @ (ens.H @ ens.H + gamma * ens.Sigma) @ U
+    W = K / np.sqrt(np.outer(h, h))
+    return float(2.0 / np.linalg.eigvalsh(0.5 * (W + W.T))[-1])
+
+
+def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-12) -> float:
+    """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
+    computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
+    null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there)."""
+    h, U = _range_of_H(ens)
+    if h.size == 0:
+        return np.inf
+    rot = _rotated(ens, U)
+    q = 1.0 / np.sqrt(0.5 * (h[:, None] + h[None, :]))  # C^{-1/2} entrywise
+
+    def apply_sym(M):
+        X = q * M
+        DX = (1.0 - gamma) * (h[:, None] * X * h[None, :]) + gamma * sandwich_average(rot, X)
+        return q * DX
+
+    lam, _, _ = _top_eigen(apply_sym, h.size, tol, v0=np.diag(1.0 / h))
+    return float(2.0 / lam)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Learning-rate thresholds of one ensemble, batch size and scheme.
+
+    ``eta_theorem <= eta_exact <= eta_gd`` and ``eta_theorem <= eta_box``.
+
+    Attributes
+    ----------
+    a, s, gamma : float
+    eta_gd : float
+        ``2/a`` (necessary).
+    eta_box : float
+        Largest ``eta`` inside the box ``a <= 2/eta, s <= 1/(eta sqrt(gamma))``.
+    eta_theorem : float
+        Largest ``eta`` meeting Wu-Ma-E's sufficient condition.
+    eta_exact : float
+        Largest mean-square-stable ``eta`` (``rho(T) <= 1``).
+    """
+
+    a: float
+    s: float
+    gamma: float
+    eta_gd: float
+    eta_box: float
+    eta_theorem: float
+    eta_exact: float
+
+
+def thresholds(ens: Ensemble, B: int | None, scheme: str = "without",
+               p: float | None = None) -> Thresholds:
+    """All thresholds of THEORY.md section 4 for ``ens`` at batch size ``B``."""
+    g = _gamma(ens, B, scheme, p)
+    a, s = ens.a, ens.s
+    eta_gd = 2.0 / a if a > 0 else np.inf
+    eta_box = float(min(eta_gd, 1.0 / (s * np.sqrt(g)) if s * g > 0 else np.inf))
+    return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g), eta_exact(ens, g))
+
+
+@dataclass(frozen=True)
+class StabilityReport:
+    """Verdicts of every stability notion at one ``(eta, B, scheme)``.
+
+    Attributes
+    ----------
+    rho : float
+        ``rho(T)``; mean-square stable iff ``rho <= 1``.
+    theorem_lambda : float
+        ``lambda_max((I - eta H)^2 + eta^2 gamma Sigma)``; the theorem's condition
+        holds iff ``<= 1``.
+    box : bool
+        ``a <= 2/eta`` and ``s <= 1/(eta sqrt(gamma))``.
+    stable : dict
+        ``{"gd", "box", "theorem", "exact"}`` -> bool.
+    """
+
+    eta: float
+    B: int | None
+    scheme: str
+    gamma: float
+    a: float
+    s: float
+    rho: float
+    theorem_lambda: float
+    box: bool
+    stable: dict
+
+
+def theorem_lambda(ens: Ensemble, eta: float, gamma: float) -> float:
+    """``lambda_max((I - eta H)^2 + eta^2 gamma Sigma)``."""
+    A = np.eye(ens.d) - eta * ens.H
+    return float(np.linalg.eigvalsh(A @ A + eta**2 * gamma * ens.Sigma)[-1])
+
+
+def report(ens: Ensemble, eta: float, B: int | None, scheme: str = "without",
+           p: float | None = None) -> StabilityReport:
+    """Evaluate every notion of THEORY.md section 4 at one learning rate."""
+    check_ensemble(ens)
+    eta = check_positive(eta, "eta")
+    g = _gamma(ens, B, scheme, p)
+    rho = spectral_radius(ens, eta, B, scheme, p).rho
+    lam = theorem_lambda(ens, eta, g)
+    gd = ens.a <= 2.0 / eta
+    box = bool(gd and ens.s * eta * np.sqrt(g) <= 1.0)
+    return StabilityReport(eta, B, scheme, g, ens.a, ens.s, rho, lam, box,
+                           {"gd": bool(gd), "box": box, "theorem": lam <= 1.0,
+                            "exact": rho <= 1.0})
+
+
+__all__ = ["spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
+           "StabilityReport", "eta_theorem", "eta_exact", "theorem_lambda"]
