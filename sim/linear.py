@@ -74,6 +74,13 @@ class SimulationResult:
         ``log||x_t||`` of every path (the raw data).
     diverged_at : ndarray (paths,) int
         First step at which a path's norm exceeded ``divergence_bound`` (-1: never).
+    ess : ndarray (R,)
+        Effective sample size ``(sum w)^2 / sum w^2`` of the weights
+        ``w = ||x_t||^2`` behind ``E||x_t||^2``. When the second moment is carried by
+        rare paths (``ess`` of a few dozen or less), the estimate, its standard
+        error and the growth-rate interval are not trustworthy: the typical path
+        (``mean_log_norm``, ``lyapunov``) then grows more slowly than ``E||x_t||^2``
+        and more paths or a shorter horizon are needed.
     config : SimulationConfig
     """
 
@@ -88,6 +95,7 @@ class SimulationResult:
     growth_rate_ci: tuple
     lyapunov: float
     lyapunov_ci: tuple
+    ess: np.ndarray = field(repr=False)
     log_norms: np.ndarray = field(repr=False)
     diverged_at: np.ndarray = field(repr=False)
     config: SimulationConfig = None
@@ -144,6 +152,7 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
             else np.full(t.shape, np.nan)
         mean_sq = np.exp(log_m)
         mean_sq_se = mean_sq * rel_se
+        ess = np.sum(w, axis=0) ** 2 / np.sum(w * w, axis=0)
     finite = np.isfinite(L)
     mean_log = np.mean(L, axis=0)
     mean_log_se = np.std(L, axis=0, ddof=1) / np.sqrt(P) if P > 1 else np.full(t.shape, np.nan)
@@ -160,11 +169,14 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
             total, n_total = sums.sum(axis=0), sizes.sum()
             with np.errstate(divide="ignore"):
                 loo = np.log((total - sums) / (n_total - sizes)[:, None]) + c
-            slopes = _ols_slope(tf, loo[:, fit])
-            G = len(groups)
-            se = np.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2))
-            half = stats.t.ppf(0.975, G - 1) * se
-            rate_ci = (rate - half, rate + half)
+            if np.all(np.isfinite(loo[:, fit])):
+                slopes = _ols_slope(tf, loo[:, fit])
+                G = len(groups)
+                se = np.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2))
+                half = stats.t.ppf(0.975, G - 1) * se
+                rate_ci = (rate - half, rate + half)
+            else:  # one group carries the whole mean: no interval
+                rate_ci = (np.nan, np.nan)
         else:
             rate_ci = (np.nan, np.nan)
     else:
@@ -183,7 +195,7 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
     else:
         lyap, lyap_ci = np.nan, (np.nan, np.nan)
     return dict(log_mean_sq_norm=log_m, log_mean_sq_norm_se=rel_se, mean_sq_norm=mean_sq,
-                mean_sq_norm_se=mean_sq_se, mean_log_norm=mean_log,
+                mean_sq_norm_se=mean_sq_se, ess=ess, mean_log_norm=mean_log,
                 mean_log_norm_se=mean_log_se, growth_rate=rate,
                 growth_rate_ci=tuple(map(float, rate_ci)), lyapunov=lyap,
                 lyapunov_ci=tuple(map(float, lyap_ci)))

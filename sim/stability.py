@@ -47,7 +47,7 @@ def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None):
         A = np.array([[np.sum(Ea * Tb) for Tb in images] for Ea in basis])
         w, V = np.linalg.eigh(0.5 * (A + A.T))
         lam, coeffs = w[-1], V[:, -1]
-        top = sum(c * E for c, E in zip(coeffs, basis))
+        top = sum(c * E for c, E in zip(coeffs, basis, strict=True))
         iterations = len(basis)
     else:
         count = [0]

@@ -6,9 +6,9 @@ import pytest
 import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from oracles import apply_T_bruteforce, batch_distribution, operator_bruteforce, random_psd
 
 import theory
+from oracles import apply_T_bruteforce, batch_distribution, operator_bruteforce, random_psd
 from theory.symbols import B, H, M, S, eta, gamma, n, p
 
 SCHEMES = [("without", 1), ("without", 2), ("without", 3), ("with", 1), ("with", 2),
