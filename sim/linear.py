@@ -100,6 +100,21 @@ class SimulationResult:
     diverged_at: np.ndarray = field(repr=False)
     config: SimulationConfig = None
 
+    def reliable_until(self, ess_min: float = 200.0) -> int:
+        """Last recorded step up to which the effective sample size stays
+        ``>= ess_min`` (``-1`` if even ``t = 0`` falls short)."""
+        bad = np.flatnonzero(self.ess < ess_min)
+        if bad.size == 0:
+            return int(self.t[-1])
+        return int(self.t[bad[0] - 1]) if bad[0] > 0 else -1
+
+    def fit_growth(self, t_from: int = 0, t_to: int | None = None) -> tuple[float, tuple]:
+        """Growth rate of ``log E||x_t||^2`` (and 95% jackknife interval) fitted over
+        the recorded steps ``t_from <= t <= t_to``."""
+        t_to = int(self.t[-1]) if t_to is None else t_to
+        log_m, w, c = _logmeanexp(2.0 * self.log_norms)
+        return growth_fit(w, c, log_m, self.t, (self.t >= t_from) & (self.t <= t_to))
+
 
 def path_states(seed: int, paths: int) -> np.ndarray:
     """Initial xoroshiro128+ states ``(paths, 2)`` derived from one integer seed by
@@ -143,6 +158,34 @@ def _ols_slope(t: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (y - y.mean(axis=-1, keepdims=True)) @ tc / np.dot(tc, tc)
 
 
+def growth_fit(w: np.ndarray, c: np.ndarray, log_m: np.ndarray, t: np.ndarray,
+               window: np.ndarray) -> tuple[float, tuple]:
+    """Slope of ``log E||x_t||^2`` over the steps in ``window`` and its 95% interval
+    from a delete-one-group jackknife over :data:`JACKKNIFE_GROUPS` groups of paths.
+
+    ``w`` are the per-path weights ``||x_t||^2 / exp(c_t)`` (paths x R).
+    """
+    tf = t[window]
+    if tf.size < 2 or not np.all(np.isfinite(log_m[window])):
+        return np.nan, (np.nan, np.nan)
+    rate = float(_ols_slope(tf, log_m[window]))
+    P = w.shape[0]
+    groups = np.array_split(np.arange(P), min(JACKKNIFE_GROUPS, P))
+    if len(groups) < 2:
+        return rate, (np.nan, np.nan)
+    sums = np.stack([w[g][:, window].sum(axis=0) for g in groups])
+    sizes = np.array([len(g) for g in groups])
+    with np.errstate(divide="ignore"):
+        loo = np.log((sums.sum(axis=0) - sums) / (P - sizes)[:, None]) + c[window]
+    if not np.all(np.isfinite(loo)):  # one group carries the whole mean: no interval
+        return rate, (np.nan, np.nan)
+    slopes = _ols_slope(tf, loo)
+    G = len(groups)
+    se = np.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2))
+    half = stats.t.ppf(0.975, G - 1) * se
+    return rate, (float(rate - half), float(rate + half))
+
+
 def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
     P = L.shape[0]
     L2 = 2.0 * L
@@ -160,28 +203,7 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
 
     fit = t >= fit_from
     tf = t[fit]
-    if tf.size >= 2 and np.all(np.isfinite(log_m[fit])):
-        rate = float(_ols_slope(tf, log_m[fit]))
-        groups = np.array_split(np.arange(P), min(JACKKNIFE_GROUPS, P))
-        if len(groups) >= 2:
-            sums = np.stack([w[g].sum(axis=0) for g in groups])  # scaled by exp(c)
-            sizes = np.array([len(g) for g in groups])
-            total, n_total = sums.sum(axis=0), sizes.sum()
-            with np.errstate(divide="ignore"):
-                loo = np.log((total - sums) / (n_total - sizes)[:, None]) + c
-            if np.all(np.isfinite(loo[:, fit])):
-                slopes = _ols_slope(tf, loo[:, fit])
-                G = len(groups)
-                se = np.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2))
-                half = stats.t.ppf(0.975, G - 1) * se
-                rate_ci = (rate - half, rate + half)
-            else:  # one group carries the whole mean: no interval
-                rate_ci = (np.nan, np.nan)
-        else:
-            rate_ci = (np.nan, np.nan)
-    else:
-        rate, rate_ci = np.nan, (np.nan, np.nan)
-
+    rate, rate_ci = growth_fit(w, c, log_m, t, fit)
     t0, t1 = tf[0] if tf.size else t[0], t[-1]
     i0 = int(np.searchsorted(t, t0))
     if t1 > t0:
