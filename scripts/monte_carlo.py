@@ -92,8 +92,8 @@ def run(cfg: Config) -> list[dict]:
         # Fit only where the mean of ||x_t||^2 is not carried by a handful of paths.
         t_to = res.reliable_until(ESS_MIN)
         t_from = min(cfg.fit_from, max(t_to // 2, 1))
-        rate, (lo, hi) = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else (
-            np.nan, (np.nan, np.nan))
+        rate, _, (lo, hi) = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else (
+            np.nan, np.nan, (np.nan, np.nan))
         rows.append(dict(
             B=B, ratio=ratio, eta=eta, gamma=th.gamma, a=th.a, s=th.s,
             eta_exact=th.eta_exact, eta_theorem=th.eta_theorem, eta_box=th.eta_box,

@@ -66,10 +66,12 @@ class SimulationResult:
     growth_rate : float
         Fitted slope of ``log E||x_t||^2`` per step over ``t >= fit_from``; to
         compare with ``log rho(T)``.
-    growth_rate_ci : (float, float)
-        95% interval from a delete-one-group jackknife over 20 groups of paths.
-    lyapunov, lyapunov_ci : float, (float, float)
-        Mean per-step growth of ``log||x_t||`` over ``t >= fit_from``, 95% interval.
+    growth_rate_se, growth_rate_ci : float, (float, float)
+        Standard error and 95% interval from a delete-one-group jackknife over 20
+        groups of paths.
+    lyapunov, lyapunov_se, lyapunov_ci : float, float, (float, float)
+        Mean per-step growth of ``log||x_t||`` over ``t >= fit_from``, its standard
+        error (independent paths) and 95% interval.
     log_norms : ndarray (paths, R)
         ``log||x_t||`` of every path (the raw data).
     diverged_at : ndarray (paths,) int
@@ -92,8 +94,10 @@ class SimulationResult:
     mean_log_norm: np.ndarray
     mean_log_norm_se: np.ndarray
     growth_rate: float
+    growth_rate_se: float
     growth_rate_ci: tuple
     lyapunov: float
+    lyapunov_se: float
     lyapunov_ci: tuple
     ess: np.ndarray = field(repr=False)
     log_norms: np.ndarray = field(repr=False)
@@ -108,9 +112,9 @@ class SimulationResult:
             return int(self.t[-1])
         return int(self.t[bad[0] - 1]) if bad[0] > 0 else -1
 
-    def fit_growth(self, t_from: int = 0, t_to: int | None = None) -> tuple[float, tuple]:
-        """Growth rate of ``log E||x_t||^2`` (and 95% jackknife interval) fitted over
-        the recorded steps ``t_from <= t <= t_to``."""
+    def fit_growth(self, t_from: int = 0, t_to: int | None = None):
+        """Growth rate of ``log E||x_t||^2``, its jackknife standard error and 95%
+        interval, fitted over the recorded steps ``t_from <= t <= t_to``."""
         t_to = int(self.t[-1]) if t_to is None else t_to
         log_m, w, c = _logmeanexp(2.0 * self.log_norms)
         return growth_fit(w, c, log_m, self.t, (self.t >= t_from) & (self.t <= t_to))
@@ -159,31 +163,33 @@ def _ols_slope(t: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def growth_fit(w: np.ndarray, c: np.ndarray, log_m: np.ndarray, t: np.ndarray,
-               window: np.ndarray) -> tuple[float, tuple]:
-    """Slope of ``log E||x_t||^2`` over the steps in ``window`` and its 95% interval
-    from a delete-one-group jackknife over :data:`JACKKNIFE_GROUPS` groups of paths.
+               window: np.ndarray) -> tuple[float, float, tuple]:
+    """Slope of ``log E||x_t||^2`` over the steps in ``window``, its standard error and
+    95% interval, from a delete-one-group jackknife over :data:`JACKKNIFE_GROUPS`
+    groups of paths.
 
     ``w`` are the per-path weights ``||x_t||^2 / exp(c_t)`` (paths x R).
     """
+    none = (np.nan, np.nan)
     tf = t[window]
     if tf.size < 2 or not np.all(np.isfinite(log_m[window])):
-        return np.nan, (np.nan, np.nan)
+        return np.nan, np.nan, none
     rate = float(_ols_slope(tf, log_m[window]))
     P = w.shape[0]
     groups = np.array_split(np.arange(P), min(JACKKNIFE_GROUPS, P))
     if len(groups) < 2:
-        return rate, (np.nan, np.nan)
+        return rate, np.nan, none
     sums = np.stack([w[g][:, window].sum(axis=0) for g in groups])
     sizes = np.array([len(g) for g in groups])
     with np.errstate(divide="ignore"):
         loo = np.log((sums.sum(axis=0) - sums) / (P - sizes)[:, None]) + c[window]
     if not np.all(np.isfinite(loo)):  # one group carries the whole mean: no interval
-        return rate, (np.nan, np.nan)
+        return rate, np.nan, none
     slopes = _ols_slope(tf, loo)
     G = len(groups)
-    se = np.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2))
+    se = float(np.sqrt((G - 1) / G * np.sum((slopes - slopes.mean()) ** 2)))
     half = stats.t.ppf(0.975, G - 1) * se
-    return rate, (float(rate - half), float(rate + half))
+    return rate, se, (float(rate - half), float(rate + half))
 
 
 def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
@@ -203,23 +209,24 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
 
     fit = t >= fit_from
     tf = t[fit]
-    rate, rate_ci = growth_fit(w, c, log_m, t, fit)
+    rate, rate_se, rate_ci = growth_fit(w, c, log_m, t, fit)
     t0, t1 = tf[0] if tf.size else t[0], t[-1]
     i0 = int(np.searchsorted(t, t0))
     if t1 > t0:
         per_path = (L[:, -1] - L[:, i0]) / (t1 - t0)
         lyap = float(np.mean(per_path))
         if P > 1 and np.all(np.isfinite(per_path)):
-            half = stats.t.ppf(0.975, P - 1) * np.std(per_path, ddof=1) / np.sqrt(P)
+            lyap_se = float(np.std(per_path, ddof=1) / np.sqrt(P))
+            half = stats.t.ppf(0.975, P - 1) * lyap_se
             lyap_ci = (lyap - half, lyap + half)
         else:
-            lyap_ci = (np.nan, np.nan)
+            lyap_se, lyap_ci = np.nan, (np.nan, np.nan)
     else:
-        lyap, lyap_ci = np.nan, (np.nan, np.nan)
+        lyap, lyap_se, lyap_ci = np.nan, np.nan, (np.nan, np.nan)
     return dict(log_mean_sq_norm=log_m, log_mean_sq_norm_se=rel_se, mean_sq_norm=mean_sq,
                 mean_sq_norm_se=mean_sq_se, ess=ess, mean_log_norm=mean_log,
-                mean_log_norm_se=mean_log_se, growth_rate=rate,
-                growth_rate_ci=tuple(map(float, rate_ci)), lyapunov=lyap,
+                mean_log_norm_se=mean_log_se, growth_rate=rate, growth_rate_se=rate_se,
+                growth_rate_ci=tuple(map(float, rate_ci)), lyapunov=lyap, lyapunov_se=lyap_se,
                 lyapunov_ci=tuple(map(float, lyap_ci)))
 
 
@@ -381,9 +388,7 @@ def lyapunov_exponent(ens: Ensemble, eta: float, B: int | None, steps: int = 200
     every = int(np.gcd(steps, burn_in)) if burn_in else steps
     res = simulate(ens, eta, B, steps, paths, seed, scheme, backend=backend, p=p,
                    record_every=every, fit_from=burn_in)
-    lo, hi = res.lyapunov_ci
-    return LyapunovEstimate(res.lyapunov, res.lyapunov_ci, (hi - lo) / 2 /
-                            stats.t.ppf(0.975, max(paths - 1, 1)), paths, steps)
+    return LyapunovEstimate(res.lyapunov, res.lyapunov_ci, res.lyapunov_se, paths, steps)
 
 
 __all__ = ["simulate", "SimulationResult", "SimulationConfig", "lyapunov_exponent",
