@@ -76,3 +76,57 @@ def test_bench_linear_quick(tmp_path):
     text = (folder / "summary.md").read_text()
     assert "vs NumPy" in text and "spectral_radius" in text
     assert (folder / "table.csv").is_file()
+
+
+def test_toy_example_tiny(tmp_path):
+    """toy_example writes data, four figures and a summary with the exact thresholds."""
+    mod = load_script("toy_example")
+    folder = mod.main(mod.Config(etas=(0.5, 0.7), runs=100, steps=500, out=str(tmp_path),
+                                 quiet=True))
+    for f in ("data.npz", "thresholds.json", "summary.md", "landscape.png", "paths.png",
+              "escape_probability.png", "escape_times.png", "escape_times.pdf"):
+        assert (folder / f).is_file(), f
+    summary = (folder / "summary.md").read_text()
+    assert "| 0.5525 | 0.5525 |" in summary and "| 0.5595 | 0.5595 |" in summary
+    import numpy as np
+
+    data = np.load(folder / "data.npz")
+    assert data["gd_escape_prob"].max() == 0.0
+    assert data["sgd_escape_prob"][0] == 0.0 and data["sgd_escape_prob"][1] == 1.0
+
+
+def test_diagram_tiny(tmp_path):
+    """diagram writes the two figures and per-ensemble verdicts equal to sim.report's;
+    no ensemble meets the theorem's condition while unstable."""
+    import sim
+
+    mod = load_script("diagram")
+    cfg = mod.Config(ensembles=20, out=str(tmp_path), quiet=True)
+    folder = mod.main(cfg)
+    for f in ("ensembles.csv", "diagram.png", "overlay.png", "summary.md"):
+        assert (folder / f).is_file(), f
+    rows = mod.read_rows(folder)
+    ensembles = list(mod.random_ensembles(cfg))
+    for r, ens in zip(rows, ensembles, strict=True):
+        rep = sim.report(ens, cfg.eta, cfg.B_fixed)
+        assert r["rho"] == pytest.approx(rep.rho, rel=1e-10)
+        assert r["stable"] == rep.stable["exact"] and r["box"] == rep.box
+        assert not (r["theorem"] and not r["stable"])
+
+
+def test_reproduce_tiny(tmp_path):
+    """reproduce runs every study and writes REPORT.md whose figures exist and whose
+    toy threshold is the library's."""
+    import re
+
+    from theory.numeric import max_stable_lr
+
+    mod = load_script("reproduce")
+    path = mod.main(mod.Config(tiny=True, out=str(tmp_path), quiet=True))
+    text = path.read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) == 7
+    for img in images:
+        assert (tmp_path / img).is_file(), img
+    assert f"| {float(max_stable_lr(2.0, 1.8, 2, 1)):.4f} | 0.5525 |" in text
+    assert not list(tmp_path.glob(".*tmp*"))
