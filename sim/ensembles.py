@@ -93,6 +93,11 @@ class Ensemble:
         return _readonly(Gf @ Gf.T / self.n)
 
     @cached_property
+    def centered(self) -> np.ndarray:
+        """``H_i - H`` ``(n, d, d)`` (dense; formed from the factors if needed)."""
+        return _readonly(self.dense - self.H[None])
+
+    @cached_property
     def Sigma(self) -> np.ndarray:
         """``(1/n) sum_i H_i^2 - H^2`` (PSD), ``O(n d^2 r)`` with factors."""
         if self.Hs is not None:

@@ -26,7 +26,7 @@ from sim.ensembles import Ensemble
 
 BACKENDS = ("cpu", "cuda")
 METHODS = ("auto", "path", "grouped")
-JACKKNIFE_GROUPS = 20
+JACKKNIFE_GROUPS = 100
 """Path groups for the delete-one-group jackknife of the fitted growth rate."""
 
 
@@ -67,7 +67,7 @@ class SimulationResult:
         Fitted slope of ``log E||x_t||^2`` per step over ``t >= fit_from``; to
         compare with ``log rho(T)``.
     growth_rate_se, growth_rate_ci : float, (float, float)
-        Standard error and 95% interval from a delete-one-group jackknife over 20
+        Standard error and 95% interval from a delete-one-group jackknife over 100
         groups of paths.
     lyapunov, lyapunov_se, lyapunov_ci : float, float, (float, float)
         Mean per-step growth of ``log||x_t||`` over ``t >= fit_from``, its standard
@@ -153,7 +153,8 @@ def _logmeanexp(L: np.ndarray, axis=0):
     c = np.max(L, axis=axis, keepdims=True)
     c = np.where(np.isfinite(c), c, 0.0)
     w = np.exp(L - c)
-    return np.log(np.mean(w, axis=axis)) + np.squeeze(c, axis), w, np.squeeze(c, axis)
+    with np.errstate(divide="ignore"):  # every path exactly at 0: log 0 = -inf
+        return np.log(np.mean(w, axis=axis)) + np.squeeze(c, axis), w, np.squeeze(c, axis)
 
 
 def _ols_slope(t: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -172,6 +173,8 @@ def growth_fit(w: np.ndarray, c: np.ndarray, log_m: np.ndarray, t: np.ndarray,
     """
     none = (np.nan, np.nan)
     tf = t[window]
+    if tf.size >= 2 and log_m[window][-1] == -np.inf:  # every path reached exactly 0
+        return -np.inf, 0.0, (-np.inf, -np.inf)
     if tf.size < 2 or not np.all(np.isfinite(log_m[window])):
         return np.nan, np.nan, none
     rate = float(_ols_slope(tf, log_m[window]))
@@ -196,15 +199,19 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
     P = L.shape[0]
     L2 = 2.0 * L
     log_m, w, c = _logmeanexp(L2)
-    with np.errstate(invalid="ignore", over="ignore"):
+    alive = np.any(w > 0, axis=0)  # else every path sits exactly at 0: the mean 0 is exact
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         rel_se = np.std(w, axis=0, ddof=1) / np.sqrt(P) / np.mean(w, axis=0) if P > 1 \
             else np.full(t.shape, np.nan)
+        rel_se = np.where(alive, rel_se, 0.0)
         mean_sq = np.exp(log_m)
-        mean_sq_se = mean_sq * rel_se
-        ess = np.sum(w, axis=0) ** 2 / np.sum(w * w, axis=0)
+        mean_sq_se = np.where(alive, mean_sq * rel_se, 0.0)
+        ess = np.where(alive, np.sum(w, axis=0) ** 2 / np.sum(w * w, axis=0), float(P))
     finite = np.isfinite(L)
     mean_log = np.mean(L, axis=0)
-    mean_log_se = np.std(L, axis=0, ddof=1) / np.sqrt(P) if P > 1 else np.full(t.shape, np.nan)
+    with np.errstate(invalid="ignore"):  # -inf - -inf where paths hit exactly 0
+        mean_log_se = (np.std(L, axis=0, ddof=1) / np.sqrt(P) if P > 1
+                       else np.full(t.shape, np.nan))
     mean_log_se = np.where(finite.all(axis=0), mean_log_se, np.nan)
 
     fit = t >= fit_from
@@ -213,7 +220,9 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
     t0, t1 = tf[0] if tf.size else t[0], t[-1]
     i0 = int(np.searchsorted(t, t0))
     if t1 > t0:
-        per_path = (L[:, -1] - L[:, i0]) / (t1 - t0)
+        with np.errstate(invalid="ignore"):  # -inf - -inf: the path is at 0 throughout
+            per_path = (L[:, -1] - L[:, i0]) / (t1 - t0)
+        per_path = np.where(L[:, -1] == -np.inf, -np.inf, per_path)
         lyap = float(np.mean(per_path))
         if P > 1 and np.all(np.isfinite(per_path)):
             lyap_se = float(np.std(per_path, ddof=1) / np.sqrt(P))

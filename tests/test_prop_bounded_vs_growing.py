@@ -21,7 +21,7 @@ def test_bounded_below_threshold(data, ens, ratio, seed):
     res = sim.simulate(ens, eta, B, 500, 2000, seed)
     bound = sim.second_moments(ens, eta, B, 500).max()
     assert np.all(res.mean_sq_norm - 5 * res.mean_sq_norm_se <= bound * (1 + 1e-12))
-    assert np.all(np.isfinite(res.log_mean_sq_norm))
+    assert not np.any(np.isnan(res.log_mean_sq_norm))  # -inf: every path exactly at 0
 
 
 @st.composite

@@ -2,7 +2,11 @@
 standard errors for t <= 30, for every scheme that has a recursion (without, with
 replacement, mixture). Steps where the effective sample size is below 1000 are not
 compared: there the mean is carried by a few paths and its standard error is no
-yardstick (t = 1 is always compared)."""
+yardstick (t = 1 is always compared). Both sides are also allowed 1e-12 relative
+round-off (deterministic cases have SE = 0), and values below 1e-20 E||x_0||^2 are
+round-off:
+when a multiplier 1 - eta h is 0 in exact arithmetic, I - eta H is computed to ~1e-16,
+so both sides are then only zero to (1e-10)^2."""
 
 import numpy as np
 from hypothesis import given
@@ -12,6 +16,7 @@ import sim
 from strategies import any_ensemble, batch_sizes, lr_ratios
 
 ESS_MIN = 1000
+ROUND_OFF = 1e-20
 
 
 @given(data=st.data(), ens=any_ensemble(d=st.integers(1, 4), n=st.integers(2, 8)),
@@ -26,9 +31,5 @@ def test_monte_carlo_matches_exact(data, ens, scheme, ratio, seed):
     exact = sim.second_moments(ens, eta, B, 30, scheme=scheme, p=p)
     ok = (res.t >= 1) & (res.ess >= ESS_MIN)
     assert ok[1], f"ESS below {ESS_MIN} after one step: {res.ess[:2]}"
-    z = np.abs(res.mean_sq_norm[ok] - exact[ok]) / np.maximum(res.mean_sq_norm_se[ok],
-                                                             1e-300)
-    exact_zero_var = res.mean_sq_norm_se[ok] == 0
-    assert np.all(z[~exact_zero_var] < 5)
-    np.testing.assert_allclose(res.mean_sq_norm[ok][exact_zero_var],
-                               exact[ok][exact_zero_var], rtol=1e-10)
+    err = np.abs(res.mean_sq_norm[ok] - exact[ok])
+    assert np.all(err <= 5 * res.mean_sq_norm_se[ok] + 1e-12 * exact[ok] + ROUND_OFF * exact[0])
