@@ -126,12 +126,19 @@ def _dot(u, v, d):
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _matvec(A, x, y):
+    """``y = A x`` (``A`` symmetric, rows contiguous)."""
+    d = x.shape[0]
+    for j in range(d):
+        y[j] = _dot(A[j], x, d)
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def batch_product_dense(x, y, Hs, Hbar, idx, count):
     """``y = H_xi x = (1/count) sum_b H_{idx[b]} x`` (``Hbar x`` for a full batch)."""
     d = x.shape[0]
     if count == FULL_BATCH:
-        for j in range(d):
-            y[j] = _dot(Hbar[j], x, d)
+        _matvec(Hbar, x, y)
         return
     w = 1.0 / count
     for j in range(d):
@@ -148,8 +155,7 @@ def batch_product_factors(x, y, G, Hbar, idx, count):
     d = x.shape[0]
     r = G.shape[2]
     if count == FULL_BATCH:
-        for j in range(d):
-            y[j] = _dot(Hbar[j], x, d)
+        _matvec(Hbar, x, y)
         return
     w = 1.0 / count
     for j in range(d):

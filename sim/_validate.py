@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.ensembles import Ensemble
-
 SCHEMES_EXACT = ("without", "with", "mixture")
 SCHEMES_MC = ("without", "with", "reshuffle", "mixture")
 
 
-def check_ensemble(ens) -> Ensemble:
+def check_ensemble(ens):
+    from sim.ensembles import Ensemble  # sim.ensembles uses the checks below
+
     if not isinstance(ens, Ensemble):
         raise TypeError(f"ens must be a sim.Ensemble, got {type(ens).__name__}")
     return ens

@@ -13,6 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
+from sim._validate import check_int
+
 PSD_RTOL = 1e-10
 """An eigenvalue ``>= -PSD_RTOL * max(1, lambda_max(H_i))`` counts as non-negative;
 asymmetry up to ``PSD_RTOL * max(1, max|H_i|)`` is allowed (and symmetrised)."""
@@ -168,14 +170,6 @@ def _rng(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def _check_int(value, name: str, low: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
 def wishart(n: int, d: int, r: int, seed: int = 0, *, factors: bool = False) -> Ensemble:
     """Wishart ensemble ``H_i = G_i G_i^T / r``, ``G_i`` with iid ``N(0, 1)`` entries.
 
@@ -187,7 +181,7 @@ def wishart(n: int, d: int, r: int, seed: int = 0, *, factors: bool = False) -> 
     factors : bool
         Keep the factors ``G_i / sqrt(r)`` instead of dense ``Hs``.
     """
-    n, d, r = _check_int(n, "n"), _check_int(d, "d"), _check_int(r, "r")
+    n, d, r = check_int(n, "n"), check_int(d, "d"), check_int(r, "r")
     G = _rng(seed).standard_normal((n, d, r)) / np.sqrt(r)
     ens = from_factors(G, name=f"wishart(n={n}, d={d}, r={r}, seed={seed})")
     return ens if factors else Ensemble(ens.dense, None, ens.name)
@@ -196,7 +190,7 @@ def wishart(n: int, d: int, r: int, seed: int = 0, *, factors: bool = False) -> 
 def rank_one(n: int, d: int, seed: int = 0) -> Ensemble:
     """Least squares ``f_i = 1/2 (w^T z_i - y_i)^2``: ``H_i = z_i z_i^T`` with
     ``z_i ~ N(0, I/d)`` (kept as rank-one factors)."""
-    n, d = _check_int(n, "n"), _check_int(d, "d")
+    n, d = check_int(n, "n"), check_int(d, "d")
     Z = _rng(seed).standard_normal((n, d, 1)) / np.sqrt(d)
     return from_factors(Z, name=f"rank_one(n={n}, d={d}, seed={seed})")
 
@@ -235,7 +229,7 @@ def prescribed(a: float, s: float, d: int, n: int, seed: int = 0) -> Ensemble:
     ``c_j < 1``. Non-negative curvatures with mean ``a`` have population std at most
     ``a sqrt(n-1)``, hence the bound on ``s``.
     """
-    d, n = _check_int(d, "d"), _check_int(n, "n", low=2)
+    d, n = check_int(d, "d"), check_int(n, "n", low=2)
     a, s = float(a), float(s)
     if not (np.isfinite(a) and a > 0):
         raise ValueError(f"a must be positive and finite, got {a}")

@@ -2,6 +2,7 @@
 inclusion probabilities, equals brute-force enumeration of every batch."""
 
 import itertools
+import math
 from fractions import Fraction
 
 import pytest
@@ -12,13 +13,15 @@ from theory.numeric import batch_factor_value
 from theory.symbols import B, n, p
 
 
-def _variance_ratio(values, batches):
-    """Exact Var(batch mean)/population variance over equally likely batches."""
+def _variance_ratio(values, batches, weights=None):
+    """Exact Var(batch mean)/population variance over batches with the given
+    (integer) multiplicities, equally likely batches by default."""
     nv = len(values)
+    weights = [1] * len(batches) if weights is None else weights
     mu = Fraction(sum(values), nv)
     pop_var = sum((v - mu) ** 2 for v in values) / nv
     means = [Fraction(sum(values[i] for i in b), len(b)) for b in batches]
-    var = sum((m - mu) ** 2 for m in means) / len(means)
+    var = sum(w * (m - mu) ** 2 for w, m in zip(weights, means, strict=True)) / sum(weights)
     return var / pop_var
 
 
@@ -35,13 +38,21 @@ def test_without_replacement_matches_enumeration(nv):
         assert sp.Rational(expected.numerator, expected.denominator) == g.subs({n: nv, B: Bv})
 
 
-@pytest.mark.parametrize("nv", range(2, 7))
+@pytest.mark.parametrize("nv", range(2, 9))
 def test_with_replacement_matches_enumeration(nv):
-    """With replacement: every ordered draw of B indices gives gamma = 1/B exactly."""
+    """With replacement: every ordered draw of B indices gives gamma = 1/B exactly.
+    The n^B ordered draws are enumerated as multisets, each counted with its number
+    of orderings B!/prod(c_i!) (checked against plain enumeration for n^B <= 4096)."""
     g = theory.batch_factor("with")
-    for Bv in range(1, min(nv, 4) + 1):
-        batches = list(itertools.product(range(nv), repeat=Bv))
-        expected = _variance_ratio(VALUES[:nv], batches)
+    for Bv in range(1, nv + 1):
+        multisets = list(itertools.combinations_with_replacement(range(nv), Bv))
+        orderings = [math.factorial(Bv) // math.prod(math.factorial(b.count(i)) for i in set(b))
+                     for b in multisets]
+        assert sum(orderings) == nv**Bv
+        expected = _variance_ratio(VALUES[:nv], multisets, orderings)
+        if nv**Bv <= 4096:
+            plain = _variance_ratio(VALUES[:nv], list(itertools.product(range(nv), repeat=Bv)))
+            assert plain == expected
         assert sp.Rational(expected.numerator, expected.denominator) == g.subs({n: nv, B: Bv})
 
 
