@@ -15,8 +15,9 @@ its standard error is not a reliable yardstick, so such steps are not compared."
 
 
 def _z_scores(res, exact):
-    """|MC - exact| / SE over the recorded steps t >= 1 with ESS >= ESS_MIN."""
-    ok = (res.t >= 1) & (res.ess >= ESS_MIN)
+    """|MC - exact| / SE over the recorded steps 1 <= t before ESS first drops below
+    ESS_MIN (after that the sample has lost the rare paths that carry the mean)."""
+    ok = (res.t >= 1) & (res.t <= res.reliable_until(ESS_MIN))
     return np.abs(res.mean_sq_norm[ok] - exact[ok]) / res.mean_sq_norm_se[ok], res.t[ok]
 
 

