@@ -30,12 +30,15 @@ JACKKNIFE_GROUPS = 100
 """Path groups for the delete-one-group jackknife of the fitted growth rate."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SimulationConfig:
-    """Keyword-only, validated description of one Monte Carlo run."""
+    """Keyword-only description of one Monte Carlo run, validated on construction
+    (``B <= n`` and the dense requirement of ``method="grouped"`` are checked by
+    :func:`simulate`, which knows the ensemble). ``fit_from=None`` becomes
+    ``steps // 2``; ``B=None`` is allowed for the mixture (then ``B = 1``)."""
 
     eta: float
-    B: int
+    B: int | None
     steps: int
     paths: int
     seed: int
@@ -46,6 +49,32 @@ class SimulationConfig:
     record_every: int = 1
     fit_from: int | None = None
     divergence_bound: float = 1e100
+
+    def __post_init__(self):
+        def set_(name, value):  # normalise a field of the frozen record
+            object.__setattr__(self, name, value)
+
+        check_scheme(self.scheme, SCHEMES_MC)
+        set_("eta", check_positive(self.eta, "eta"))
+        if self.scheme == "mixture":
+            set_("p", check_p(self.p))
+            set_("B", 1 if self.B is None else check_int(self.B, "B"))
+        else:
+            set_("B", check_int(self.B, "B"))
+        set_("steps", check_int(self.steps, "steps", 1))
+        set_("paths", check_int(self.paths, "paths", 1))
+        set_("seed", check_int(self.seed, "seed", 0))
+        set_("record_every", check_int(self.record_every, "record_every", 1))
+        if self.steps % self.record_every:
+            raise ValueError(f"record_every must divide steps={self.steps}, "
+                             f"got {self.record_every}")
+        set_("fit_from", self.steps // 2 if self.fit_from is None
+             else check_int(self.fit_from, "fit_from", 0, self.steps))
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        set_("divergence_bound", check_positive(self.divergence_bound, "divergence_bound"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,30 +271,13 @@ def _summaries(L: np.ndarray, t: np.ndarray, fit_from: int):
 def _validate(ens, eta, B, steps, paths, seed, scheme, p, backend, method, record_every,
               fit_from, divergence_bound) -> SimulationConfig:
     check_ensemble(ens)
-    check_scheme(scheme, SCHEMES_MC)
-    eta = check_positive(eta, "eta")
-    if scheme == "mixture":
-        p = check_p(p)
-        B = 1 if B is None else check_int(B, "B", 1, ens.n)
-    else:
-        B = check_int(B, "B", 1, ens.n)
-    steps = check_int(steps, "steps", 1)
-    paths = check_int(paths, "paths", 1)
-    seed = check_int(seed, "seed", 0)
-    record_every = check_int(record_every, "record_every", 1)
-    if steps % record_every:
-        raise ValueError(f"record_every must divide steps={steps}, got {record_every}")
-    fit_from = steps // 2 if fit_from is None else check_int(fit_from, "fit_from", 0, steps)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "grouped" and ens.has_factors:
+    cfg = SimulationConfig(eta=eta, B=B, steps=steps, paths=paths, seed=seed, scheme=scheme,
+                           p=p, backend=backend, method=method, record_every=record_every,
+                           fit_from=fit_from, divergence_bound=divergence_bound)
+    check_int(cfg.B, "B", 1, ens.n)
+    if cfg.method == "grouped" and ens.has_factors:
         raise ValueError("method='grouped' needs a dense ensemble (factors use 'path')")
-    divergence_bound = check_positive(divergence_bound, "divergence_bound")
-    return SimulationConfig(eta=eta, B=B, steps=steps, paths=paths, seed=seed, scheme=scheme,
-                            p=p, backend=backend, method=method, record_every=record_every,
-                            fit_from=fit_from, divergence_bound=divergence_bound)
+    return cfg
 
 
 def _kernel_arrays(ens: Ensemble, cfg: SimulationConfig, x0):
