@@ -189,3 +189,21 @@ def test_grouped_needs_dense():
     """method='grouped' on a factored ensemble is a ValueError."""
     with pytest.raises(ValueError, match="^method='grouped'"):
         sim.simulate(sim.rank_one(4, 3), 0.1, 1, 5, 2, 0, method="grouped")
+
+
+def test_config_validates_on_construction():
+    """SimulationConfig is keyword-only, frozen, normalised and rejects bad values."""
+    from dataclasses import FrozenInstanceError
+
+    from sim.linear import SimulationConfig
+
+    cfg = SimulationConfig(eta=0.1, B=2, steps=10, paths=4, seed=0)
+    assert cfg.fit_from == 5 and cfg.scheme == "without"
+    with pytest.raises(FrozenInstanceError):
+        cfg.eta = 1.0
+    with pytest.raises(TypeError):
+        SimulationConfig(0.1, 2, 10, 4, 0)
+    with pytest.raises(ValueError, match="^steps"):
+        SimulationConfig(eta=0.1, B=2, steps=0, paths=4, seed=0)
+    assert SimulationConfig(eta=0.1, B=None, steps=4, paths=1, seed=0, scheme="mixture",
+                            p=0.5).B == 1
