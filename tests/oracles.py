@@ -56,3 +56,16 @@ def random_psd(rng, d, rank=None, scale=1.0):
     rank = d if rank is None else rank
     G = rng.standard_normal((d, rank)) * scale
     return G @ G.T / max(rank, 1)
+
+
+def crossing(f, lo, hi, tol=1e-14):
+    """Bisection for the point where f crosses 1, given f(lo) <= 1 < f(hi)."""
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if f(mid) > 1:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < tol * hi:
+            break
+    return 0.5 * (lo + hi)

@@ -8,6 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import theory
+from oracles import crossing
 from theory.numeric import max_stable_lr
 from theory.symbols import a, beta, eta, gamma, s
 
@@ -32,17 +33,7 @@ def _bisect_threshold(rho, hi):
     grid = np.linspace(0, hi, 2001)[1:]
     above = [e for e in grid if rho(e) > 1 + 1e-12]
     assert above, "no instability found on the scan"
-    right = above[0]
-    left = right - grid[0]
-    for _ in range(200):
-        mid = 0.5 * (left + right)
-        if rho(mid) > 1:
-            right = mid
-        else:
-            left = mid
-        if right - left < 1e-13 * right:
-            break
-    return 0.5 * (left + right)
+    return crossing(rho, above[0] - grid[0], above[0], tol=1e-13)
 
 
 settings_nb = dict(

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sim
-from oracles import batch_distribution, operator_bruteforce
+from oracles import batch_distribution, crossing, operator_bruteforce
 from sim.stability import theorem_lambda
 
 CASES = [("without", 1, None), ("without", 2, None), ("with", 2, None), ("mixture", None, 0.5)]
@@ -48,19 +48,6 @@ def test_eigenmatrix_is_psd_eigenvector():
     assert np.linalg.eigvalsh(res.eigenmatrix).min() > -1e-12
 
 
-def _bisect(f, lo, hi, tol=1e-14):
-    """Point where f crosses 1 (f(lo) <= 1 < f(hi))."""
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if f(mid) > 1:
-            hi = mid
-        else:
-            lo = mid
-        if hi - lo < tol * hi:
-            break
-    return 0.5 * (lo + hi)
-
-
 @pytest.mark.parametrize("scheme,B,p", CASES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_thresholds_are_crossings(scheme, B, p, seed):
@@ -69,9 +56,9 @@ def test_thresholds_are_crossings(scheme, B, p, seed):
     ens = sim.wishart(5, 3, 1, seed=seed)
     th = sim.thresholds(ens, B, scheme, p)
     rho = lambda e: sim.spectral_radius(ens, e, B, scheme, p).rho  # noqa: E731
-    assert _bisect(rho, 1e-6 * th.eta_gd, th.eta_gd) == pytest.approx(th.eta_exact, rel=1e-8)
+    assert crossing(rho, 1e-6 * th.eta_gd, th.eta_gd) == pytest.approx(th.eta_exact, rel=1e-8)
     lam = lambda e: theorem_lambda(ens, e, th.gamma)  # noqa: E731
-    assert _bisect(lam, 1e-6 * th.eta_gd, th.eta_gd) == pytest.approx(th.eta_theorem,
+    assert crossing(lam, 1e-6 * th.eta_gd, th.eta_gd) == pytest.approx(th.eta_theorem,
                                                                       rel=1e-8)
     assert th.eta_theorem <= th.eta_exact * (1 + 1e-10) <= th.eta_gd * (1 + 1e-10)
 

@@ -38,7 +38,7 @@ def test_rotations_are_orthogonal(Q):
 @given(ensembles())
 def test_ensembles_are_valid(ens):
     """Drawn ensembles are PSD, within the size bounds, with H != 0."""
-    assert 1 <= ens.d <= 6 and 2 <= ens.n <= 16
+    assert ens.d in range(1, 7) and ens.n in range(2, 17)
     assert np.linalg.eigvalsh(ens.Hs).min() >= -1e-9 * max(1.0, ens.a)
     assert ens.a > 0
 
@@ -75,7 +75,7 @@ def test_one_d(ens):
 def test_batch_pairs_in_range(pair):
     """1 <= B <= n."""
     n, B = pair
-    assert 1 <= B <= n
+    assert B in range(1, n + 1)
 
 
 @given(lr_ratios())
