@@ -34,10 +34,12 @@ def test_derive_conditions(tmp_path):
     assert not list(tmp_path.glob(".derive_conditions*")), "temporary folder left behind"
 
 
-def test_derive_conditions_help():
-    """--help works."""
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "derive_conditions.py"),
-                          "--help"], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("script", ["derive_conditions", "toy_example", "diagram",
+                                    "monte_carlo", "bench_linear", "reproduce"])
+def test_help(script):
+    """Every script the README lists answers --help."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), "--help"],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--out" in out.stdout
 
 
@@ -130,3 +132,11 @@ def test_reproduce_tiny(tmp_path):
         assert (tmp_path / img).is_file(), img
     assert f"| {float(max_stable_lr(2.0, 1.8, 2, 1)):.4f} | 0.5525 |" in text
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_reproduce_full_configs_are_valid():
+    """The --full configurations construct (validated) without running."""
+    mod = load_script("reproduce")
+    configs = mod.study_configs(mod.parse_args(["--full", "--out", "x"]))
+    assert set(configs) == set(mod.MODULES)
+    assert configs["toy_example"].runs == 20000 and configs["diagram"].ensembles == 4000
