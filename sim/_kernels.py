@@ -134,15 +134,24 @@ def _matvec(A, x, y):
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _start_batch(x, y, Hbar, count):
+    """Full batch: ``y = Hbar x``, return 0. Otherwise zero ``y`` and return the
+    per-sample weight ``1/count``."""
+    if count == FULL_BATCH:
+        _matvec(Hbar, x, y)
+        return 0.0
+    for j in range(y.shape[0]):
+        y[j] = 0.0
+    return 1.0 / count
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def batch_product_dense(x, y, Hs, Hbar, idx, count):
     """``y = H_xi x = (1/count) sum_b H_{idx[b]} x`` (``Hbar x`` for a full batch)."""
     d = x.shape[0]
-    if count == FULL_BATCH:
-        _matvec(Hbar, x, y)
+    w = _start_batch(x, y, Hbar, count)
+    if w == 0.0:
         return
-    w = 1.0 / count
-    for j in range(d):
-        y[j] = 0.0
     for b in range(count):
         Hi = Hs[idx[b]]
         for j in range(d):
@@ -154,12 +163,9 @@ def batch_product_factors(x, y, G, Hbar, idx, count):
     """``y = H_xi x`` with ``H_i = G_i G_i^T``: ``O(d r)`` per sample."""
     d = x.shape[0]
     r = G.shape[2]
-    if count == FULL_BATCH:
-        _matvec(Hbar, x, y)
+    w = _start_batch(x, y, Hbar, count)
+    if w == 0.0:
         return
-    w = 1.0 / count
-    for j in range(d):
-        y[j] = 0.0
     for b in range(count):
         Gi = G[idx[b]]
         for c in range(r):

@@ -310,16 +310,12 @@ def _run_cpu(ens: Ensemble, cfg: SimulationConfig, arrays: dict, parallel: bool 
         kernel = K.simulate_paths_parallel if parallel else K.simulate_paths_serial
         kernel(**arrays)
         return
-    a = dict(arrays)
-    del a["G"], a["dense"]
-    P, width = a["IDX"].shape
+    P, width = arrays["IDX"].shape
+    shared = {k: v for k, v in arrays.items() if k not in ("G", "dense")}  # dense only
     K.simulate_grouped(
-        **{k: a[k] for k in ("Hs", "Hbar", "scheme", "n", "B", "prob", "eta", "steps",
-                              "record_every", "x0", "random_x0", "states", "X", "Y", "IDX")},
-        CNT=np.zeros(P, dtype=np.int64), PERM=a["PERM"], POS=a["POS"],
-        SLOT=np.zeros((P, width), dtype=np.int64), ROWS=np.zeros(P * width, dtype=np.int64),
-        OFF=np.zeros(ens.n + 2, dtype=np.int64), Z=np.empty((P * width, ens.d)),
-        out_log=a["out_log"], diverged_at=a["diverged_at"], log_bound=a["log_bound"])
+        **shared, CNT=np.zeros(P, dtype=np.int64), SLOT=np.zeros((P, width), dtype=np.int64),
+        ROWS=np.zeros(P * width, dtype=np.int64), OFF=np.zeros(ens.n + 2, dtype=np.int64),
+        Z=np.empty((P * width, ens.d)))
 
 
 def simulate(ens: Ensemble, eta: float, B: int | None, steps: int, paths: int, seed: int,

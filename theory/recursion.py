@@ -25,8 +25,8 @@ from sympy.physics.quantum import TensorProduct
 from theory.sampling import _check_scheme, batch_factor, weight_moments
 from theory.symbols import B, H, H_xi, I, M, P, S, eta, gamma, n, p
 
-# Symbolic stand-ins the Kronecker form maps to numbers.
-_KRON_NAMES = {I: "I", H: "H"}
+# The factors that can stand beside M, by name (the Kronecker form maps them to numbers).
+_SIDES = {"I": I, "H": H}
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,9 @@ def _split_at_M(term: sp.Expr) -> tuple[sp.Expr, str, str]:
         return coeff, "S", "S"
     i = factors.index(M)
     left, right = factors[:i], factors[i + 1:]
-    if len(left) > 1 or len(right) > 1:
+    if left not in ([], [H]) or right not in ([], [H]):
         raise ValueError(f"unexpected monomial {term}")
-    name = lambda fs: _KRON_NAMES[H] if fs else _KRON_NAMES[I]  # noqa: E731
-    return coeff, name(left), name(right)
-
-
-def _kron_symbol(name: str) -> sp.Expr:
-    return {"I": I, "H": H}[name]
+    return coeff, "H" if left else "I", "H" if right else "I"
 
 
 @cache
@@ -133,7 +128,7 @@ def second_moment_recursion(scheme: str = "without") -> Recursion:
         if left == "S":
             kron += coeff * P
         else:  # vec(left M right) = (right^T (x) left) vec(M), right symmetric
-            kron += coeff * TensorProduct(_kron_symbol(right), _kron_symbol(left))
+            kron += coeff * TensorProduct(_SIDES[right], _SIDES[left])
     kron = sp.expand(kron)
     C = sp.expand(-kron.coeff(eta, 1) / 2)
     D = sp.expand(kron.coeff(eta, 2))
