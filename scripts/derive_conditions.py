@@ -25,7 +25,7 @@ import theory  # noqa: E402
 from sim.results import write_results  # noqa: E402
 from theory.numeric import max_stable_lr  # noqa: E402
 
-# The toy minimum x = 1 of THEORY.md section 5.
+# The toy minimum x = 1 (docs/theory.md, section 5).
 TOY = {"a": 2.0, "s": 1.8, "n": 2, "B": 1}
 
 
@@ -73,10 +73,11 @@ def report(derived: dict) -> tuple[dict, str]:
             data[section][name] = {"text": text, "latex": tex}
             lines += [f"- **{name}**: `{text}`", "", f"  $${tex}$$", ""]
     toy = float(max_stable_lr(**TOY))
-    data["toy"] = {"input": TOY, "max_stable_lr": toy, "THEORY.md": 4 / 7.24}
-    lines += ["## Toy minimum x = 1 (THEORY.md section 5)", "",
-              f"- `max_stable_lr(a=2, s=1.8, n=2, B=1)` = {toy:.6f} (THEORY.md: 4/7.24 = "
-              f"{4 / 7.24:.6f})", ""]
+    closed = TOY["a"] * 2 / (TOY["a"] ** 2 + TOY["s"] ** 2)  # 2a/(a^2 + s^2), gamma = 1
+    data["toy"] = {"input": TOY, "max_stable_lr": toy, "closed_form": closed}
+    lines += ["## Toy minimum x = 1 (docs/theory.md, section 5)", "",
+              f"- `max_stable_lr(a=2, s=1.8, n=2, B=1)` = {toy:.6f} (closed form "
+              f"2a/(a^2 + s^2) = {closed:.6f})", ""]
     return data, "\n".join(lines)
 
 

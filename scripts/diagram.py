@@ -162,8 +162,8 @@ def summarize(folder: Path, cfg: Config) -> str:
         f"B = {cfg.B_fixed} (gamma = {sim.batch_factor(cfg.n, cfg.B_fixed):.4f}).", "",
         f"- mean-square stable (rho(T) <= 1): {len(stable)}",
         f"- stable but outside the box (s > 1/(eta sqrt(gamma))): {len(outside)}",
-        f"- largest eta sqrt(gamma) s among stable ensembles: {best:.4f} (THEORY.md: up to "
-        "about 1.08 found for d = 3, n = 6, B = 1)",
+        f"- largest eta sqrt(gamma) s among stable ensembles: {best:.4f} (values above 1 "
+        "exist for d >= 2; about 1.08 was reported for d = 3, n = 6, B = 1)",
         f"- inside the box but unstable (the box is not sufficient): {len(in_box_unstable)}",
         f"- theorem's condition holds but unstable (must be 0: the theorem is sufficient): "
         f"{len(theorem_unstable)}", "",

@@ -84,20 +84,22 @@ def run(cfg: Config) -> list[dict]:
     rows = []
     points = [(B, ratio) for B in cfg.B for ratio in cfg.ratios]
     for B, ratio in tqdm(points, disable=cfg.quiet, desc="monte_carlo"):
-        th = sim.thresholds(ens, B, cfg.scheme)
+        smp = sim.Sampling(B, cfg.scheme)
+        th = sim.thresholds(ens, smp)
         eta = ratio * th.eta_exact
-        rho = sim.spectral_radius(ens, eta, B, cfg.scheme).rho
-        res = sim.simulate(ens, eta, B, cfg.steps, cfg.paths, seed=cfg.seed + 1000 * B,
-                           scheme=cfg.scheme, fit_from=cfg.fit_from)
+        sr = sim.spectral_radius(ens, eta, smp)
+        rho = sr.rho
+        res = sim.simulate(ens, eta, smp, cfg.steps, cfg.paths, seed=cfg.seed + 1000 * B,
+                           fit_from=cfg.fit_from)
         # Fit only where the mean of ||x_t||^2 is not carried by a handful of paths.
         t_to = res.reliable_until(ESS_MIN)
         t_from = min(cfg.fit_from, max(t_to // 2, 1))
-        rate, _, (lo, hi) = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else (
-            np.nan, np.nan, (np.nan, np.nan))
+        fit = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else None
+        rate, (lo, hi) = (fit.value, fit.ci) if fit is not None else (np.nan, (np.nan, np.nan))
         rows.append(dict(
             B=B, ratio=ratio, eta=eta, gamma=th.gamma, a=th.a, s=th.s,
             eta_exact=th.eta_exact, eta_theorem=th.eta_theorem, eta_box=th.eta_box,
-            eta_gd=th.eta_gd, rho=rho, log_rho=np.log(rho),
+            eta_gd=th.eta_gd, rho=rho, log_rho=sr.log_rho,
             theorem_lambda=theorem_lambda(ens, eta, th.gamma),
             box=bool(eta <= th.eta_box), mc_rate=rate, mc_rate_lo=lo, mc_rate_hi=hi,
             mc_fit_from=t_from, mc_fit_to=t_to, mc_ess=float(res.ess[-1]),

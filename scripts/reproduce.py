@@ -35,6 +35,8 @@ import diagram  # noqa: E402
 import monte_carlo  # noqa: E402
 import toy_example  # noqa: E402
 
+from sim.nonlinear_toy import reference  # noqa: E402
+
 DOCS_FIGURES = {"toy_example": ["landscape", "paths", "escape_probability", "escape_times"],
                 "diagram": ["diagram", "overlay"], "monte_carlo": ["stability_map"]}
 
@@ -50,10 +52,13 @@ class Config:
 
 def study_configs(cfg: Config) -> dict:
     common = dict(out=cfg.out, quiet=True)
+    ref = reference()
     if cfg.tiny:
         return {
             "derive_conditions": derive_conditions.Config(**common),
-            "toy_example": toy_example.Config(etas=(0.5, 0.5525, 0.5595, 0.7, 0.9), runs=200,
+            "toy_example": toy_example.Config(etas=(0.5, round(ref.eta_mean_square, 4),
+                                                    round(ref.eta_almost_sure, 4), 0.7, 0.9),
+                                              runs=200,
                                               steps=800, **common),
             "diagram": diagram.Config(ensembles=30, **common),
             "monte_carlo": monte_carlo.Config(d=2, n=6, r=1, B=(1, 6), ratios=(0.5, 1.5),
@@ -100,23 +105,25 @@ def report(folders: dict, cfg: Config, seconds: dict) -> str:
     decided = [r for r in mc if r["mc_verdict"] != "undecided"]
     agree = sum((r["mc_verdict"] == "stable") == (float(r["rho"]) <= 1) for r in decided)
     mode = "tiny" if cfg.tiny else ("full" if cfg.full else "quick")
+    ref = reference()
     lines = [
         "# Reproduction report", "",
         f"Mode: {mode}. Wall time per study: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ".", "",
         "## Numbers reproduced", "",
-        "| quantity | reproduced | reference (THEORY.md / paper) | study |",
+        "| quantity | reproduced | reference (closed form in docs/theory.md, or the paper) "
+        "| study |",
         "|---|---|---|---|",
         f"| batch factor without replacement | `{cond['recursion (without)']['gamma']['text']}` "
         f"| (n-B)/(B(n-1)) | [derivations]({rel['derive_conditions']}/conditions.md) |",
         f"| toy x = 1, `max_stable_lr(a=2, s=1.8, n=2, B=1)` | "
-        f"{cond['toy']['max_stable_lr']:.4f} | 0.5525 | derivations |",
-        f"| toy mean-square threshold (SGD, B = 1) | {th['SGD B=1']['mean_square']:.4f} | 0.5525 "
-        f"| [toy]({rel['toy_example']}/summary.md) |",
+        f"{cond['toy']['max_stable_lr']:.4f} | {ref.eta_mean_square:.4f} | derivations |",
+        f"| toy mean-square threshold (SGD, B = 1) | {th['SGD B=1']['mean_square']:.4f} | "
+        f"{ref.eta_mean_square:.4f} | [toy]({rel['toy_example']}/summary.md) |",
         f"| toy almost-sure threshold (SGD, B = 1) | {th['SGD B=1']['almost_sure']:.4f} | "
-        "0.5595 | toy |",
+        f"{ref.eta_almost_sure:.4f} | toy |",
         f"| toy GD threshold 2/a at x = 0 and x = 1 | {th['GD']['2/a at x=0']:.4f}, "
-        f"{th['GD']['2/a at x=1']:.4f} | 1, 1 | toy |",
+        f"{th['GD']['2/a at x=1']:.4f} | {ref.eta_gd:g}, {ref.eta_gd:g} | toy |",
         f"| median escape time at eta = 0.7 from 1 - 1e-5 | {toy['sgd_t50'][i7]:.0f} steps | "
         "roughly 60 | toy |",
         f"| runs that end at x = 0, eta = 0.7 | {toy['sgd_final_at_0'][i7]:.3f} | SGD settles "
@@ -125,7 +132,7 @@ def report(folders: dict, cfg: Config, seconds: dict) -> str:
         "(GD stays at 1) | toy |",
         f"| random d >= 2 ensembles stable outside the box | {len(stable_out)} of {len(dia)} | "
         "exist for d >= 2 | [diagram]({}/summary.md) |".format(rel["diagram"]),
-        f"| largest eta sqrt(gamma) s among stable ensembles | {best:.3f} | up to about 1.08 "
+        f"| largest eta sqrt(gamma) s among stable ensembles | {best:.3f} | > 1 (about 1.08 "
         "(d = 3, n = 6) | diagram |",
         f"| Monte Carlo verdicts agreeing with rho(T) <= 1 | {agree} of {len(decided)} decided "
         f"({len(mc) - len(decided)} undecided) | all | "

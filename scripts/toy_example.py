@@ -1,6 +1,6 @@
 """The toy example: two minima of equal sharpness, one kept by GD and left by SGD.
 
-THEORY.md section 5: ``f = (f_1 + f_2)/2``, ``f_i = min(x^2, c_i (x-1)^2)``. From
+``docs/theory.md``, section 5: ``f = (f_1 + f_2)/2``, ``f_i = min(x^2, c_i (x-1)^2)``. From
 ``x_0 = 1 - eps`` we run GD and SGD (``B = 1``, and ``B = 2`` with replacement)
 thousands of times per learning rate and measure the probability of leaving
 ``x = 1``, the escape-time distribution and where the runs end, next to the
@@ -186,14 +186,19 @@ def summarize(folder: Path, cfg: Config) -> str:
     d = dict(np.load(folder / "data.npz"))
     th = json.loads((folder / "thresholds.json").read_text())
     i7 = int(np.argmin(np.abs(d["eta"] - 0.7)))
+    ref = toy.reference()
     lines = [
-        "# Toy example (THEORY.md section 5)", "",
+        "# Toy example (docs/theory.md, section 5)", "",
         f"{cfg.runs} runs per learning rate, {cfg.steps} steps, x0 = 1 - {cfg.eps:g}.", "",
-        "| quantity | reproduced | THEORY.md |", "|---|---|---|",
-        f"| mean-square threshold, SGD B=1 | {th['SGD B=1']['mean_square']:.4f} | 0.5525 |",
-        f"| almost-sure threshold, SGD B=1 | {th['SGD B=1']['almost_sure']:.4f} | 0.5595 |",
-        f"| E m^2 at eta = 0.7 | {float(toy.mean_square_multiplier(0.7)):.4f} | 1.7476 |",
-        f"| Lyapunov exponent at eta = 0.7 | {float(toy.lyapunov_at_one(0.7)):+.4f} | +0.178 |",
+        "| quantity | reproduced | closed form |", "|---|---|---|",
+        f"| mean-square threshold, SGD B=1 | {th['SGD B=1']['mean_square']:.4f} | "
+        f"{ref.eta_mean_square:.4f} |",
+        f"| almost-sure threshold, SGD B=1 | {th['SGD B=1']['almost_sure']:.4f} | "
+        f"{ref.eta_almost_sure:.4f} |",
+        f"| E m^2 at eta = 0.7 | {float(toy.mean_square_multiplier(0.7)):.4f} | "
+        f"{ref.mean_square_07:.4f} |",
+        f"| Lyapunov exponent at eta = 0.7 | {float(toy.lyapunov_at_one(0.7)):+.4f} | "
+        f"{ref.lyapunov_07:+.4f} |",
         f"| median escape time at eta = 0.7 | {d['sgd_t50'][i7]:.0f} steps "
         f"(quartiles {d['sgd_t25'][i7]:.0f}-{d['sgd_t75'][i7]:.0f}) | roughly 60 |",
         f"| runs ending at x = 0 after escaping, eta = 0.7 | {d['sgd_final_at_0'][i7]:.3f} | "
@@ -211,10 +216,12 @@ def summarize(folder: Path, cfg: Config) -> str:
                      f"{d['sgd_final_at_1'][k]:.3f} |")
     lines += ["", "Escape from x0 = 1 - eps within the horizon switches on at the almost-sure "
               "threshold (the sign change of the Lyapunov exponent), not at the mean-square "
-              "one: between 0.5525 and 0.5595, E(x_t - 1)^2 grows, carried by rare runs, while "
-              "almost every run converges back to x = 1. Below eta = 2/3.8 = 0.526 every "
+              f"one: between {ref.eta_mean_square:.4f} and {ref.eta_almost_sure:.4f}, "
+              "E(x_t - 1)^2 grows, carried by rare runs, while almost every run converges "
+              f"back to x = 1. Below eta = 1/max h_i = {ref.eta_escape_min:.3f} every "
               "multiplier |1 - eta h_i| is <= 1 and escape is impossible. "
-              "Above 0.5595 the measured escape times follow log(delta/eps)/lambda.", "",
+              f"Above {ref.eta_almost_sure:.4f} the measured escape times follow "
+              "log(delta/eps)/lambda.", "",
               "![landscape](landscape.png)", "![paths](paths.png)",
               "![escape probability](escape_probability.png)",
               "![escape times](escape_times.png)", ""]

@@ -1,12 +1,16 @@
 """Numerical engine for linearized SGD at an interpolating minimum.
 
-numpy, scipy and numba (numba.cuda optional); never sympy.
+numpy, scipy and numba (numba.cuda optional); never sympy. The mathematics is in
+``docs/theory.md``.
 
+- :mod:`sim.sampling`: the :class:`Sampling` record and the batch factor ``gamma``;
 - :mod:`sim.ensembles`: per-sample Hessians (dense or factored) and constructors;
 - :mod:`sim.moments`: the exact second-moment map ``T`` applied matrix-free;
 - :mod:`sim.stability`: ``rho(T)``, thresholds, per-notion verdicts;
 - :mod:`sim.linear`: Monte Carlo on CPU (parallel) or CUDA;
-- :mod:`sim.results`: complete-or-absent results folders.
+- :mod:`sim.estimates`: the statistics the simulators share (fits with a status);
+- :mod:`sim.results`: complete-or-absent results folders;
+- :mod:`sim.testing`: hypothesis strategies (needs the ``test`` extra).
 """
 
 from sim import ensembles
@@ -20,8 +24,16 @@ from sim.ensembles import (
     toy,
     wishart,
 )
-from sim.linear import LyapunovEstimate, SimulationResult, lyapunov_exponent, simulate
-from sim.moments import apply_T, batch_factor, second_moments
+from sim.estimates import Fit
+from sim.linear import (
+    LyapunovEstimate,
+    SimulationConfig,
+    SimulationResult,
+    lyapunov_exponent,
+    simulate,
+)
+from sim.moments import apply_T, second_moments
+from sim.sampling import SCHEMES, Sampling, batch_factor
 from sim.stability import (
     SpectralRadius,
     StabilityReport,
@@ -32,10 +44,12 @@ from sim.stability import (
 )
 
 __all__ = [
+    "Sampling", "SCHEMES", "batch_factor",
     "ensembles", "Ensemble", "from_hessians", "from_factors", "wishart", "rank_one",
     "commuting", "prescribed", "toy",
-    "apply_T", "second_moments", "batch_factor",
+    "apply_T", "second_moments",
     "spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
     "StabilityReport",
-    "simulate", "SimulationResult", "lyapunov_exponent", "LyapunovEstimate",
+    "simulate", "SimulationConfig", "SimulationResult", "lyapunov_exponent",
+    "LyapunovEstimate", "Fit",
 ]

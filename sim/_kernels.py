@@ -8,21 +8,60 @@ the CPU path kernel, the grouped CPU kernel and the CUDA kernel alike.
 Random streams: one xoroshiro128+ state ``(s0, s1)`` per path, seeded on the host
 from ``numpy.random.SeedSequence(seed)``, so a path's numbers do not depend on the
 thread (or GPU thread) that runs it.
+
+One kernel interface: every kernel takes one :data:`PathArgs` named tuple (numba
+and numba.cuda both accept named tuples of arrays and scalars), so an input is added
+by one edit to its field list, and :func:`sim.linear.kernel_args` fills it by name.
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
+
+from sim.sampling import SCHEME_CODES
+
+PathArgs = namedtuple("PathArgs", [
+    "Hs",           # (n, d, d) dense per-sample Hessians at unit scale (or a dummy)
+    "G",            # (n, d, r) factors at unit scale (or a dummy)
+    "Hbar",         # (d, d) mean Hessian (the mixture's full batch)
+    "dense",        # bool: use Hs (else G)
+    "scheme",       # int: SCHEME_CODES[...]
+    "n",            # int: samples
+    "B",            # int: batch size
+    "prob",         # float: mixture probability
+    "drop_last",    # bool: reshuffling skips the short final batch of an epoch
+    "eta",          # float: learning rate at unit scale (eta * ens.scale)
+    "steps",        # int
+    "record_every",  # int
+    "x0",           # (1 or P, d) start, used unless random_x0
+    "random_x0",    # bool: uniform start on the sphere
+    "states",       # (P, 2) uint64 xoroshiro128+ states (advanced in place)
+    "X",            # (P, d) work: current unit direction per path
+    "Y",            # (P, d) work: batch product per path
+    "IDX",          # (P, B) work: batch indices
+    "PERM",         # (P, n or 1) work: reshuffling permutation per path
+    "POS",          # (P,) work: reshuffling cursor per path
+    "out_log",      # (P, R) output: log||x_t|| at recorded steps
+    "diverged_at",  # (P,) output: first step with log||x_t|| > log_bound, or -1
+    "log_bound",    # float
+])
+"""The arguments of every simulation kernel (CPU path, CPU grouped, CUDA)."""
+
+GroupedWork = namedtuple("GroupedWork", ["CNT", "SLOT", "ROWS", "OFF", "Z"])
+"""Extra work arrays of :func:`simulate_grouped`."""
 
 FASTMATH = {"reassoc", "contract", "nsz"}
 """Reassociation lets LLVM vectorise the dot products; NaN/inf semantics are kept.
 Results stay deterministic: the same compiled code computes every path."""
 
-WITHOUT, WITH, RESHUFFLE, MIXTURE = 0, 1, 2, 3
-SCHEME_CODES = {"without": WITHOUT, "with": WITH, "reshuffle": RESHUFFLE, "mixture": MIXTURE}
+WITHOUT = SCHEME_CODES["without"]
+WITH = SCHEME_CODES["with"]
+RESHUFFLE = SCHEME_CODES["reshuffle"]
+MIXTURE = SCHEME_CODES["mixture"]
 FULL_BATCH = -1
 """``sample_batch`` returns this count for the mixture's full-batch step."""
 
@@ -71,14 +110,16 @@ def rng_normal(states, p):
 
 # ----------------------------------------------------------------- batch sampling
 @njit(cache=True)
-def sample_batch(states, p, scheme, n, B, prob, idx, perm, pos):
+def sample_batch(states, p, scheme, n, B, prob, drop_last, idx, perm, pos):
     """Fill ``idx[:count]`` with path ``p``'s next batch; return ``count``.
 
     - without replacement: Floyd's algorithm (uniform ``B``-subset, ``O(B^2)``);
     - with replacement: ``B`` iid uniform indices;
     - random reshuffling: consecutive ``B``-blocks of a permutation ``perm``
-      (one per path, Fisher-Yates), reshuffled when fewer than ``B`` remain
-      (``n mod B`` samples are dropped per epoch); ``pos[p]`` is the cursor;
+      (one per path, Fisher-Yates), reshuffled at the end of an epoch; with
+      ``drop_last`` an epoch ends when fewer than ``B`` remain (``n mod B`` samples
+      skipped), otherwise the short final block is a batch of its own;
+      ``pos[p]`` is the cursor;
     - mixture: one uniform index with probability ``prob``, else ``FULL_BATCH``.
     """
     if scheme == WITH:
@@ -97,7 +138,7 @@ def sample_batch(states, p, scheme, n, B, prob, idx, perm, pos):
             count += 1
         return B
     if scheme == RESHUFFLE:
-        if pos[p] + B > n:
+        if pos[p] >= n or (drop_last and pos[p] + B > n):
             for j in range(n - 1, 0, -1):
                 k = rng_below(states, p, j + 1)
                 tmp = perm[j]
@@ -105,10 +146,11 @@ def sample_batch(states, p, scheme, n, B, prob, idx, perm, pos):
                 perm[k] = tmp
             pos[p] = 0
         start = pos[p]
-        for b in range(B):
+        count = min(B, n - start)
+        for b in range(count):
             idx[b] = perm[start + b]
-        pos[p] = start + B
-        return B
+        pos[p] = start + count
+        return count
     # mixture
     if rng_uniform(states, p) < prob:
         idx[0] = rng_below(states, p, n)
@@ -177,6 +219,39 @@ def batch_product_factors(x, y, G, Hbar, idx, count):
                 y[j] += Gi[j, c] * acc
 
 
+_SAFE_LOW = 1e-280
+_SAFE_HIGH = 1e280
+
+
+@njit(cache=True)
+def normalize(x, nrm2):
+    """Divide ``x`` by its norm and return ``log||x||`` (``-inf`` if ``x = 0``, which
+    is left as it is). ``nrm2`` is the plain sum of squares; outside
+    ``[1e-280, 1e280]`` (overflow or underflow) the norm is recomputed with scaling."""
+    d = x.shape[0]
+    if _SAFE_LOW < nrm2 < _SAFE_HIGH:
+        nrm = math.sqrt(nrm2)
+    else:
+        big = 0.0
+        for j in range(d):
+            big = max(big, abs(x[j]))
+        if big == 0.0:
+            return -np.inf
+        acc = 0.0
+        for j in range(d):
+            u = x[j] / big
+            acc += u * u
+        nrm = big * math.sqrt(acc)
+    inv = 1.0 / nrm
+    if inv == 0.0 or math.isinf(inv):  # beyond the float64 range: divide in two steps
+        for j in range(d):
+            x[j] = (x[j] / math.sqrt(nrm)) / math.sqrt(nrm)
+    else:
+        for j in range(d):
+            x[j] *= inv
+    return math.log(nrm)
+
+
 @njit(cache=True)
 def update_renormalize(x, y, eta):
     """``x <- x - eta y``, then ``x <- x/||x||``; return ``log ||x - eta y||``
@@ -186,13 +261,7 @@ def update_renormalize(x, y, eta):
     for j in range(d):
         x[j] -= eta * y[j]
         nrm2 += x[j] * x[j]
-    if nrm2 == 0.0:
-        return -np.inf
-    nrm = math.sqrt(nrm2)
-    inv = 1.0 / nrm
-    for j in range(d):
-        x[j] *= inv
-    return math.log(nrm)
+    return normalize(x, nrm2)
 
 
 @njit(cache=True)
@@ -209,12 +278,8 @@ def init_path(states, p, x, x0, random_x0, perm):
         else:
             x[j] = x0[p % x0.shape[0], j]
         nrm2 += x[j] * x[j]
-    if nrm2 == 0.0:
-        return -np.inf
-    nrm = math.sqrt(nrm2)
-    for j in range(d):
-        x[j] /= nrm
-    return math.log(nrm) if not random_x0 else 0.0
+    logn = normalize(x, nrm2)
+    return logn if not random_x0 else 0.0
 
 
 @njit(cache=True)
@@ -226,32 +291,31 @@ def record_step(p, t, logn, record_every, out_log, diverged_at, log_bound):
 
 
 @njit(cache=True)
-def run_path(p, Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
-             x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound):
-    """The whole trajectory of path ``p``: shared by the CPU and CUDA kernels."""
-    x = X[p]
-    y = Y[p]
-    idx = IDX[p]
-    perm = PERM[p]
-    logn = init_path(states, p, x, x0, random_x0, perm)
-    POS[p] = n  # forces a shuffle before the first reshuffling batch
-    diverged_at[p] = -1
-    out_log[p, 0] = logn
-    for t in range(1, steps + 1):
-        count = sample_batch(states, p, scheme, n, B, prob, idx, perm, POS)
-        if dense:
-            batch_product_dense(x, y, Hs, Hbar, idx, count)
+def run_path(p, a):
+    """The whole trajectory of path ``p`` (``a`` is a :data:`PathArgs`): shared by the
+    CPU and CUDA kernels."""
+    x = a.X[p]
+    y = a.Y[p]
+    idx = a.IDX[p]
+    perm = a.PERM[p]
+    logn = init_path(a.states, p, x, a.x0, a.random_x0, perm)
+    a.POS[p] = a.n  # forces a shuffle before the first reshuffling batch
+    a.diverged_at[p] = -1
+    a.out_log[p, 0] = logn
+    for t in range(1, a.steps + 1):
+        count = sample_batch(a.states, p, a.scheme, a.n, a.B, a.prob, a.drop_last, idx, perm,
+                             a.POS)
+        if a.dense:
+            batch_product_dense(x, y, a.Hs, a.Hbar, idx, count)
         else:
-            batch_product_factors(x, y, G, Hbar, idx, count)
-        logn += update_renormalize(x, y, eta)
-        record_step(p, t, logn, record_every, out_log, diverged_at, log_bound)
+            batch_product_factors(x, y, a.G, a.Hbar, idx, count)
+        logn += update_renormalize(x, y, a.eta)
+        record_step(p, t, logn, a.record_every, a.out_log, a.diverged_at, a.log_bound)
 
 
-def _paths_loop(Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
-                x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound):
-    for p in prange(X.shape[0]):
-        run_path(p, Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
-                 x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound)
+def _paths_loop(a):
+    for p in prange(a.X.shape[0]):
+        run_path(p, a)
 
 
 simulate_paths_parallel = njit(parallel=True, cache=True)(_paths_loop)
@@ -316,16 +380,22 @@ def _rows_times_matrix(X, rows, lo, hi, Hm, Z):
 
 
 @njit(parallel=True, cache=True)
-def simulate_grouped(Hs, Hbar, scheme, n, B, prob, eta, steps, record_every, x0, random_x0,
-                     states, X, Y, IDX, CNT, PERM, POS, SLOT, ROWS, OFF, Z, out_log,
-                     diverged_at, log_bound):
+def simulate_grouped(a, w):
     """All paths step together: paths that share a sampled index are multiplied by
     that ``H_i`` as one block (``Z = X_group H_i``), then each path sums its batch.
 
-    ``SLOT[p, b]`` is the row of ``Z`` holding ``H_{idx[p,b]} x_p``; sample ``n``
-    stands for ``Hbar`` (the mixture's full batch). Same random streams and
-    sampling code as :func:`run_path`.
+    ``a`` is a :data:`PathArgs` (dense ensembles), ``w`` a :data:`GroupedWork`.
+    ``w.SLOT[p, b]`` is the row of ``w.Z`` holding ``H_{idx[p,b]} x_p``; sample ``n``
+    stands for ``Hbar`` (the mixture's full batch). Same random streams and sampling
+    code as :func:`run_path`.
     """
+    # Read the tuple once: parallel loops work on plain local names.
+    Hs, Hbar, X, Y, IDX, PERM, POS = a.Hs, a.Hbar, a.X, a.Y, a.IDX, a.PERM, a.POS
+    states, x0, random_x0 = a.states, a.x0, a.random_x0
+    scheme, n, B, prob, drop_last, eta = a.scheme, a.n, a.B, a.prob, a.drop_last, a.eta
+    out_log, diverged_at, log_bound, record_every = (a.out_log, a.diverged_at, a.log_bound,
+                                                     a.record_every)
+    CNT, SLOT, ROWS, OFF, Z = w.CNT, w.SLOT, w.ROWS, w.OFF, w.Z
     P = X.shape[0]
     d = X.shape[1]
     logn = np.empty(P)
@@ -335,9 +405,9 @@ def simulate_grouped(Hs, Hbar, scheme, n, B, prob, eta, steps, record_every, x0,
         diverged_at[p] = -1
         out_log[p, 0] = logn[p]
     fill = np.empty(n + 2, dtype=np.int64)
-    for t in range(1, steps + 1):
+    for t in range(1, a.steps + 1):
         for p in prange(P):
-            CNT[p] = sample_batch(states, p, scheme, n, B, prob, IDX[p], PERM[p], POS)
+            CNT[p] = sample_batch(states, p, scheme, n, B, prob, drop_last, IDX[p], PERM[p], POS)
         # Bucket the (path, slot) pairs by sample: a counting sort, serial and cheap.
         for i in range(n + 2):
             OFF[i] = 0
@@ -376,12 +446,12 @@ def simulate_grouped(Hs, Hbar, scheme, n, B, prob, eta, steps, record_every, x0,
                 for j in range(d):
                     y[j] = Z[SLOT[p, 0], j]
             else:
-                w = 1.0 / c
+                wt = 1.0 / c
                 for j in range(d):
                     y[j] = 0.0
                 for b in range(c):
                     zrow = Z[SLOT[p, b]]
                     for j in range(d):
-                        y[j] += w * zrow[j]
+                        y[j] += wt * zrow[j]
             logn[p] += update_renormalize(X[p], y, eta)
             record_step(p, t, logn[p], record_every, out_log, diverged_at, log_bound)

@@ -1,63 +1,100 @@
-"""Argument checks shared by the public functions of :mod:`sim`."""
+"""Argument checks shared by the public functions of :mod:`sim`.
+
+Every check names the offending argument and raises ``TypeError`` for a value of
+the wrong kind (bool, str, complex, None where a number is needed) and
+``ValueError`` for a value of the right kind outside its range. This module imports
+nothing from :mod:`sim`.
+"""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-SCHEMES_EXACT = ("without", "with", "mixture")
-SCHEMES_MC = ("without", "with", "reshuffle", "mixture")
 
-
-def check_ensemble(ens):
-    from sim.ensembles import Ensemble  # sim.ensembles uses the checks below
-
-    if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a sim.Ensemble, got {type(ens).__name__}")
-    return ens
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
 
 
 def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    """An integer (not bool, not a float that happens to be whole) in ``[low, high]``."""
+    if _is_bool(value) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
+        rng = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
     return int(value)
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A non-negative integer seed (what ``numpy.random.SeedSequence`` accepts)."""
+    return check_int(seed, name, 0)
+
+
+def check_real(value, name: str) -> float:
+    """A finite real number: not bool, str, complex or None."""
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
 def check_positive(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
-    if not np.isfinite(v) or v <= 0:
+    """A finite real number ``> 0``."""
+    v = check_real(value, name)
+    if v <= 0:
         raise ValueError(f"{name} must be positive and finite, got {value!r}")
     return v
 
 
-def check_scheme(scheme, allowed=SCHEMES_EXACT) -> str:
-    if scheme not in allowed:
-        raise ValueError(f"scheme must be one of {allowed}, got {scheme!r}")
-    return scheme
-
-
-def check_p(p) -> float:
-    try:
-        v = float(p)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"p must be a real number in [0, 1], got {p!r}") from exc
+def check_probability(value, name: str = "p") -> float:
+    """A real number in ``[0, 1]``."""
+    v = check_real(value, name)
     if not 0.0 <= v <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p!r}")
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return v
 
 
+def check_choice(value, name: str, allowed: tuple) -> str:
+    """A string among ``allowed`` (a list or other unhashable value is a ``TypeError``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {allowed} (a string), got {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def real_array(x, name: str, ndim: int | None = None) -> np.ndarray:
+    """``x`` as a float64 array: numeric entries only (no str, object or complex),
+    ``ndim`` dimensions, non-empty, finite."""
+    if isinstance(x, np.ndarray):
+        raw = x
+    else:
+        try:
+            raw = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a real array, got {type(x).__name__}") from exc
+    if raw.dtype.kind not in "biuf":
+        what = "complex" if raw.dtype.kind == "c" else f"dtype {raw.dtype}"
+        raise TypeError(f"{name} must be a real array, got {what} entries")
+    arr = np.asarray(raw, dtype=np.float64)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name}{list(where)} is not finite")
+    return arr
+
+
 def check_square(M, name: str, d: int) -> np.ndarray:
-    try:
-        arr = np.asarray(M, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real ({d}, {d}) array") from exc
+    """A finite real ``(d, d)`` array."""
+    arr = real_array(M, name)
     if arr.shape != (d, d):
         raise ValueError(f"{name} must have shape ({d}, {d}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
     return arr

@@ -1,41 +1,27 @@
 """CUDA backend of :func:`sim.linear.simulate` (numba.cuda, optional).
 
 One GPU thread runs one path with :func:`sim._kernels.run_path`, the function the
-CPU path kernel calls, on the same xoroshiro128+ streams: CPU and CUDA agree path
-by path (up to floating-point contraction). ``numba-cuda`` is an optional extra
+CPU path kernel calls, on the same xoroshiro128+ streams and with the same
+:data:`sim._kernels.PathArgs`: CPU and CUDA agree path by path (up to
+floating-point contraction). ``numba-cuda`` is an optional extra
 (``pip install -e ".[cuda]"``); ``import sim`` works without it. With
-``NUMBA_ENABLE_CUDASIM=1`` the kernel runs in numba's CUDA simulator on the CPU.
+``NUMBA_ENABLE_CUDASIM=1`` the kernel runs in numba's CUDA simulator on the CPU,
+where the named tuple's arrays reach the shared step as plain NumPy arrays.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 
-from numba import config
-
-from sim._kernels import run_path
+from sim._kernels import PathArgs, run_path
 
 try:  # numba-cuda is optional; the simulator swaps this module-level name
     from numba import cuda
 except ImportError:  # pragma: no cover - depends on the installation
     cuda = None
 
-if config.ENABLE_CUDASIM:
-    # The simulator runs the kernel body as Python and hands it wrapped arrays;
-    # the shared step is CPU-compiled there, so give it the NumPy arrays inside.
-    def _path(*args):
-        return run_path(*(getattr(getattr(a, "_item", None), "_ary", a) for a in args))
-else:
-    _path = run_path
-
 THREADS_PER_BLOCK = 128
-
-ARG_ORDER = ("Hs", "G", "Hbar", "dense", "scheme", "n", "B", "prob", "eta", "steps",
-             "record_every", "x0", "random_x0", "states", "X", "Y", "IDX", "PERM", "POS",
-             "out_log", "diverged_at", "log_bound")
-"""Kernel argument order (the keyword names of :func:`sim._kernels.run_path`)."""
-
-OUTPUTS = ("states", "X", "Y", "IDX", "PERM", "POS", "out_log", "diverged_at")
 
 
 def _cuda():
@@ -44,15 +30,12 @@ def _cuda():
     return cuda
 
 
-def simulate_paths_cuda(Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
-                        x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at,
-                        log_bound):
-    """CUDA kernel body: thread ``p`` runs path ``p`` (compiled by :func:`_kernel`;
-    plain Python here so tests can compile it to PTX)."""
+def simulate_paths_cuda(a):
+    """CUDA kernel body: thread ``p`` runs path ``p`` of the :data:`PathArgs` ``a``
+    (compiled by :func:`_kernel`; plain Python here so tests can compile it to PTX)."""
     p = cuda.grid(1)
-    if p < X.shape[0]:
-        _path(p, Hs, G, Hbar, dense, scheme, n, B, prob, eta, steps, record_every,
-              x0, random_x0, states, X, Y, IDX, PERM, POS, out_log, diverged_at, log_bound)
+    if p < a.X.shape[0]:
+        run_path(p, a)
 
 
 @cache
@@ -68,17 +51,18 @@ def available() -> bool:
         return False
 
 
-def run(arrays: dict) -> None:
-    """Run the kernel on ``arrays`` (the dict :func:`sim.linear._kernel_arrays`
-    builds) and copy the outputs back into it."""
+def run(args: PathArgs) -> None:
+    """Run the kernel on ``args`` (built by :func:`sim.linear.kernel_args`); the
+    outputs and advanced random states are copied back into its host arrays."""
     cuda = _cuda()
     if not cuda.is_available():
         raise RuntimeError("backend='cuda': no CUDA device found (set "
                            "NUMBA_ENABLE_CUDASIM=1 to use the simulator)")
-    dev = {k: cuda.to_device(v) if hasattr(v, "shape") else v for k, v in arrays.items()}
-    P = arrays["X"].shape[0]
+    P = args.X.shape[0]
     blocks = (P + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-    _kernel()[blocks, THREADS_PER_BLOCK](*(dev[k] for k in ARG_ORDER))
+    with warnings.catch_warnings():
+        # Host arrays inside the tuple are copied to the device and back by numba:
+        # intended (the outputs must come back), so its performance warning is noise.
+        warnings.filterwarnings("ignore", message=".*[Hh]ost array.*")
+        _kernel()[blocks, THREADS_PER_BLOCK](args)
     cuda.synchronize()
-    for k in OUTPUTS:
-        dev[k].copy_to_host(arrays[k])

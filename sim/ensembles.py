@@ -13,11 +13,12 @@ from functools import cached_property
 
 import numpy as np
 
-from sim._validate import check_int
+from sim._validate import check_int, check_positive, check_real, check_seed, real_array
 
 PSD_RTOL = 1e-10
-"""An eigenvalue ``>= -PSD_RTOL * max(1, lambda_max(H_i))`` counts as non-negative;
-asymmetry up to ``PSD_RTOL * max(1, max|H_i|)`` is allowed (and symmetrised)."""
+"""Tolerance of the validation, relative to the ensemble's scale: an eigenvalue of
+``H_i`` counts as non-negative if it is ``>= -PSD_RTOL * max_j lambda_max(H_j)``, and
+asymmetry up to ``PSD_RTOL * max |H_j|`` is allowed (and symmetrised)."""
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -26,27 +27,53 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _as_float_array(x, name: str, ndim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real array, got {type(x).__name__}") from exc
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
-    if arr.size == 0 or 0 in arr.shape:
-        raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.argwhere(bad)[0][0])
-        raise ValueError(f"{name}[{i}] has non-finite entries")
-    return arr
+def _checked_hessians(Hs) -> np.ndarray:
+    Hs = real_array(Hs, "Hs", 3)
+    n, d, d2 = Hs.shape
+    if d != d2:
+        raise ValueError(f"Hs must have shape (n, d, d), got {Hs.shape}")
+    top = np.abs(Hs).max()
+    scale = _power_of_four(top)
+    unit = Hs / scale
+    asym = np.abs(unit - unit.transpose(0, 2, 1)).max(axis=(1, 2))
+    bad = np.flatnonzero(asym > PSD_RTOL * np.abs(unit).max())
+    if bad.size:
+        raise ValueError(f"Hs[{bad[0]}] is not symmetric "
+                         f"(max |H - H^T| = {asym[bad[0]] * scale:.3g})")
+    unit = 0.5 * (unit + unit.transpose(0, 2, 1))
+    eig = np.linalg.eigvalsh(unit)
+    bad = np.flatnonzero(eig[:, 0] < -PSD_RTOL * max(eig[:, -1].max(), 0.0))
+    if bad.size:
+        raise ValueError(f"Hs[{bad[0]}] is not positive semi-definite "
+                         f"(lambda_min = {eig[bad[0], 0] * scale:.3g})")
+    return _readonly(unit * scale)
+
+
+def _checked_factors(G) -> np.ndarray:
+    arr = real_array(G, "G")
+    if arr.ndim == 2:  # (n, d): rank one
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"G must have shape (n, d, r) or (n, d), got {arr.shape}")
+    return _readonly(arr)
+
+
+def _power_of_four(m: float) -> float:
+    """The power of 4 nearest to ``m > 0`` in log scale (1 for ``m = 0``): dividing
+    by it, or its square root, is exact in binary floating point."""
+    if not m > 0:
+        return 1.0
+    return float(np.ldexp(1.0, 2 * int(np.round(np.log2(m) / 2))))
 
 
 @dataclass(frozen=True, eq=False)
 class Ensemble:
-    """Immutable per-sample Hessians.
+    """Immutable, validated per-sample Hessians.
 
-    Build with the constructors of :mod:`sim.ensembles`, not directly.
+    Give exactly one of ``Hs`` and ``G``. Construction checks that the arrays are
+    real, finite, of the right shape, and for ``Hs`` symmetric and PSD within
+    :data:`PSD_RTOL`; the stored arrays are read-only copies. The constructors of
+    this module (:func:`from_hessians`, :func:`from_factors`, ...) build it.
 
     Attributes
     ----------
@@ -56,11 +83,30 @@ class Ensemble:
         Factors, ``H_i = G_i G_i^T``.
     name : str
         Readable description.
+
+    Notes
+    -----
+    Spectral quantities are computed on :attr:`unit`, the ensemble divided by the
+    power of 4 :attr:`scale` nearest its largest entry, so ``a`` and ``s`` are right
+    for Hessians anywhere in the float64 range (``Sigma`` itself overflows beyond
+    about ``1e154``; ``s`` does not). Dividing by a power of 4 is exact, so results
+    are invariant under ``Hs -> c Hs, eta -> eta / c`` for powers of 4 to the last
+    bit, and to round-off for any ``c``.
     """
 
-    Hs: np.ndarray | None
-    G: np.ndarray | None
+    Hs: np.ndarray | None = None
+    G: np.ndarray | None = None
     name: str = "ensemble"
+
+    def __post_init__(self):
+        if (self.Hs is None) == (self.G is None):
+            raise ValueError("give exactly one of Hs and G")
+        if self.Hs is not None:
+            object.__setattr__(self, "Hs", _checked_hessians(self.Hs))
+        else:
+            object.__setattr__(self, "G", _checked_factors(self.G))
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {self.name!r}")
 
     @property
     def n(self) -> int:
@@ -78,6 +124,23 @@ class Ensemble:
     @property
     def has_factors(self) -> bool:
         return self.G is not None
+
+    @cached_property
+    def scale(self) -> float:
+        """Power of 4 nearest the largest ``|H_i|`` entry (``|G_i|^2`` for factors)."""
+        if self.Hs is not None:
+            return _power_of_four(float(np.abs(self.Hs).max()))
+        return _power_of_four(float(np.abs(self.G).max()) ** 2)
+
+    @cached_property
+    def unit(self) -> Ensemble:
+        """The ensemble divided by :attr:`scale` (entries of order 1); ``self`` when
+        the scale is 1. ``T`` of ``(ens, eta)`` is ``T`` of ``(ens.unit, eta * scale)``."""
+        if self.scale == 1.0:
+            return self
+        if self.Hs is not None:
+            return Ensemble(Hs=self.Hs / self.scale, name=self.name)
+        return Ensemble(G=self.G / np.sqrt(self.scale), name=self.name)
 
     @cached_property
     def dense(self) -> np.ndarray:
@@ -102,6 +165,9 @@ class Ensemble:
     @cached_property
     def Sigma(self) -> np.ndarray:
         """``(1/n) sum_i H_i^2 - H^2`` (PSD), ``O(n d^2 r)`` with factors."""
+        if self.unit is not self:
+            with np.errstate(over="ignore"):
+                return _readonly(self.unit.Sigma * self.scale**2)
         if self.Hs is not None:
             second = np.einsum("ijk,ikl->jl", self.Hs, self.Hs) / self.n
         else:
@@ -115,11 +181,15 @@ class Ensemble:
     @cached_property
     def a(self) -> float:
         """Sharpness ``lambda_max(H)``."""
-        return float(np.linalg.eigvalsh(self.H)[-1])
+        if self.unit is not self:
+            return self.unit.a * self.scale
+        return float(max(np.linalg.eigvalsh(self.H)[-1], 0.0))
 
     @cached_property
     def s(self) -> float:
         """Non-uniformity ``sqrt(lambda_max(Sigma))``."""
+        if self.unit is not self:
+            return self.unit.s * self.scale
         return float(np.sqrt(max(np.linalg.eigvalsh(self.Sigma)[-1], 0.0)))
 
     def __repr__(self) -> str:
@@ -127,47 +197,35 @@ class Ensemble:
         return f"Ensemble({self.name!r}, n={self.n}, d={self.d}, {kind})"
 
 
+def check_ensemble(ens) -> Ensemble:
+    """``ens`` if it is an :class:`Ensemble`, else a ``TypeError``."""
+    if not isinstance(ens, Ensemble):
+        raise TypeError(f"ens must be a sim.Ensemble, got {type(ens).__name__}")
+    return ens
+
+
 def from_hessians(Hs, name: str = "hessians") -> Ensemble:
     """Ensemble from dense per-sample Hessians ``Hs`` ``(n, d, d)``.
 
     Raises
     ------
+    TypeError
+        For non-real entries (complex, strings, objects).
     ValueError
         Naming the first sample that is not finite, not symmetric or not PSD
         (tolerance :data:`PSD_RTOL`).
     """
-    Hs = _as_float_array(Hs, "Hs", 3)
-    n, d, d2 = Hs.shape
-    if d != d2:
-        raise ValueError(f"Hs must have shape (n, d, d), got {Hs.shape}")
-    scale = np.maximum(1.0, np.abs(Hs).max(axis=(1, 2)))
-    asym = np.abs(Hs - Hs.transpose(0, 2, 1)).max(axis=(1, 2))
-    bad = np.flatnonzero(asym > PSD_RTOL * scale)
-    if bad.size:
-        raise ValueError(f"Hs[{bad[0]}] is not symmetric (max |H - H^T| = {asym[bad[0]]:.3g})")
-    Hs = 0.5 * (Hs + Hs.transpose(0, 2, 1))
-    eig = np.linalg.eigvalsh(Hs)
-    bad = np.flatnonzero(eig[:, 0] < -PSD_RTOL * np.maximum(1.0, eig[:, -1]))
-    if bad.size:
-        raise ValueError(f"Hs[{bad[0]}] is not positive semi-definite "
-                         f"(lambda_min = {eig[bad[0], 0]:.3g})")
-    return Ensemble(_readonly(Hs), None, name)
+    return Ensemble(Hs=Hs, name=name)
 
 
 def from_factors(G, name: str = "factors") -> Ensemble:
     """Ensemble from factors ``G`` ``(n, d, r)``, ``H_i = G_i G_i^T`` (PSD by construction).
     A 2-D ``G`` of shape ``(n, d)`` is read as rank one."""
-    arr = np.asarray(G, dtype=np.float64) if not isinstance(G, np.ndarray) else G
-    if getattr(arr, "ndim", None) == 2:
-        arr = arr[:, :, None]
-    G = _as_float_array(arr, "G", 3)
-    return Ensemble(None, _readonly(G), name)
+    return Ensemble(G=G, name=name)
 
 
 def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check_seed(seed))
 
 
 def wishart(n: int, d: int, r: int, seed: int = 0, *, factors: bool = False) -> Ensemble:
@@ -184,7 +242,7 @@ def wishart(n: int, d: int, r: int, seed: int = 0, *, factors: bool = False) -> 
     n, d, r = check_int(n, "n"), check_int(d, "d"), check_int(r, "r")
     G = _rng(seed).standard_normal((n, d, r)) / np.sqrt(r)
     ens = from_factors(G, name=f"wishart(n={n}, d={d}, r={r}, seed={seed})")
-    return ens if factors else Ensemble(ens.dense, None, ens.name)
+    return ens if factors else Ensemble(Hs=ens.dense, name=ens.name)
 
 
 def rank_one(n: int, d: int, seed: int = 0) -> Ensemble:
@@ -209,14 +267,14 @@ def commuting(eigenvalues, seed: int = 0) -> Ensemble:
     eigenvalues : array_like (n, d)
         Non-negative per-sample spectra.
     """
-    lam = _as_float_array(eigenvalues, "eigenvalues", 2)
+    lam = real_array(eigenvalues, "eigenvalues", 2)
     bad = np.flatnonzero((lam < 0).any(axis=1))
     if bad.size:
         raise ValueError(f"eigenvalues[{bad[0]}] has negative entries")
     Q = _random_rotation(_rng(seed), lam.shape[1])
     G = Q[None, :, :] * np.sqrt(lam)[:, None, :]
     ens = from_factors(G, name=f"commuting(n={lam.shape[0]}, d={lam.shape[1]}, seed={seed})")
-    return Ensemble(ens.dense, None, ens.name)
+    return Ensemble(Hs=ens.dense, name=ens.name)
 
 
 def prescribed(a: float, s: float, d: int, n: int, seed: int = 0) -> Ensemble:
@@ -230,10 +288,8 @@ def prescribed(a: float, s: float, d: int, n: int, seed: int = 0) -> Ensemble:
     ``a sqrt(n-1)``, hence the bound on ``s``.
     """
     d, n = check_int(d, "d"), check_int(n, "n", low=2)
-    a, s = float(a), float(s)
-    if not (np.isfinite(a) and a > 0):
-        raise ValueError(f"a must be positive and finite, got {a}")
-    if not (np.isfinite(s) and s >= 0):
+    a, s = check_positive(a, "a"), check_real(s, "s")
+    if s < 0:
         raise ValueError(f"s must be non-negative and finite, got {s}")
     if s > a * np.sqrt(n - 1) * (1 + 1e-12):
         raise ValueError(f"s must be <= a sqrt(n-1) = {a * np.sqrt(n - 1):.6g} for "
@@ -255,12 +311,12 @@ def prescribed(a: float, s: float, d: int, n: int, seed: int = 0) -> Ensemble:
         lam[:, j] = rng.uniform(0.1, 0.9) * curvatures()
     Q = _random_rotation(rng, d)
     Hs = np.einsum("jk,ik,lk->ijl", Q, lam, Q)
-    return Ensemble(_readonly(0.5 * (Hs + Hs.transpose(0, 2, 1))), None,
-                    f"prescribed(a={a:g}, s={s:g}, d={d}, n={n}, seed={seed})")
+    return Ensemble(Hs=0.5 * (Hs + Hs.transpose(0, 2, 1)),
+                    name=f"prescribed(a={a:g}, s={s:g}, d={d}, n={n}, seed={seed})")
 
 
 def toy() -> tuple[Ensemble, Ensemble]:
-    """The two minima of THEORY.md section 5 (``n = 2``, ``d = 1``).
+    """The two minima of the toy (``docs/theory.md``, section 5) (``n = 2``, ``d = 1``).
 
     Returns
     -------
@@ -273,5 +329,5 @@ def toy() -> tuple[Ensemble, Ensemble]:
     return flat, sharp
 
 
-__all__ = ["Ensemble", "from_hessians", "from_factors", "wishart", "rank_one", "commuting",
-           "prescribed", "toy", "PSD_RTOL"]
+__all__ = ["Ensemble", "check_ensemble", "from_hessians", "from_factors", "wishart",
+           "rank_one", "commuting", "prescribed", "toy", "PSD_RTOL"]

@@ -4,43 +4,29 @@ With ``A = I - eta H`` and ``S(M) = (1/n) sum_i H_i M H_i``,
 
     T(M) = M - eta (H M + M H) + eta^2 ((1 - gamma) H M H + gamma S(M)),
 
-the map ``M_t -> M_{t+1}`` of ``M_t = E[x_t x_t^T]`` (THEORY.md section 3), evaluated
-as ``A M A + eta^2 gamma (1/n) sum_i (H_i - H) M (H_i - H)`` with ``A = I - eta H``. It
-is applied to ``d x d`` matrices; the ``d^2 x d^2`` matrix is never formed.
+the map ``M_t -> M_{t+1}`` of ``M_t = E[x_t x_t^T]`` (``docs/theory.md``, section 3),
+evaluated as ``A M A + eta^2 gamma (1/n) sum_i (H_i - H) M (H_i - H)``: a sum of PSD
+terms, so a small ``T(M)`` is not lost to cancellation. It is applied to ``d x d``
+matrices; the ``d^2 x d^2`` matrix is never formed.
+
+Scale: every function works on ``ens.unit`` with ``eta * ens.scale`` (the same map),
+and factors ``kappa^2 = max(1, eta a)^2`` out of ``T``, so no intermediate overflows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim._validate import (
-    check_ensemble,
-    check_int,
-    check_p,
-    check_positive,
-    check_scheme,
-    check_square,
-)
-from sim.ensembles import Ensemble
+from sim._validate import check_int, check_positive, check_square
+from sim.ensembles import Ensemble, check_ensemble
+from sim.sampling import Sampling, as_sampling, batch_factor
 
 
-def batch_factor(n: int, B: int | None = None, scheme: str = "without",
-                 p: float | None = None) -> float:
-    """``gamma = Var(batch mean)/population variance``: ``(n-B)/(B(n-1))`` without
-    replacement (0 at ``B = n``), ``1/B`` with replacement, ``p`` for the mixture."""
-    check_scheme(scheme)
-    n = check_int(n, "n")
-    if scheme == "mixture":
-        return check_p(p)
-    B = check_int(B, "B", 1, n)
-    if scheme == "with":
-        return 1.0 / B
-    return 0.0 if B == n else (n - B) / (B * (n - 1))
-
-
-def _gamma(ens: Ensemble, B, scheme, p) -> float:
+def markov_gamma(ens: Ensemble, sampling) -> tuple[Sampling, float]:
+    """Validated ``(Sampling, gamma)`` for the exact engine (rejects reshuffling)."""
     check_ensemble(ens)
-    return batch_factor(ens.n, B, scheme, p)
+    sampling = as_sampling(sampling)
+    return sampling, sampling.gamma(ens.n)
 
 
 def sandwich_average(ens: Ensemble, M: np.ndarray) -> np.ndarray:
@@ -75,18 +61,30 @@ def noise_sandwich(ens: Ensemble, M: np.ndarray) -> np.ndarray:
     return sandwich_average(ens, M) - ens.H @ M @ ens.H
 
 
-def _apply(ens: Ensemble, eta: float, gamma: float, M: np.ndarray) -> np.ndarray:
-    """``T(M) = A M A + eta^2 gamma (1/n) sum_i (H_i - H) M (H_i - H)``, ``A = I - eta H``:
-    a sum of PSD terms for PSD ``M``, so a small ``T(M)`` is not lost to cancellation."""
-    A = np.eye(ens.d) - eta * ens.H
+def kappa(unit: Ensemble, eta_unit: float) -> float:
+    """``max(1, eta a)`` of a unit-scale ensemble: ``T / kappa^2`` has entries of order
+    one however large ``eta`` is."""
+    return max(1.0, eta_unit * unit.a)
+
+
+def apply_scaled(unit: Ensemble, eta_unit: float, gamma: float, M: np.ndarray,
+                 k: float = 1.0) -> np.ndarray:
+    """``T(M) / k^2`` for a unit-scale ensemble, computed as
+    ``(A/k) M (A/k) + (eta/k)^2 gamma N(M)`` (no overflow for ``k >= eta a``)."""
+    A = np.eye(unit.d) / k - (eta_unit / k) * unit.H
     out = A @ M @ A
     if gamma:
-        out += (eta**2 * gamma) * noise_sandwich(ens, M)
+        out += ((eta_unit / k) ** 2 * gamma) * noise_sandwich(unit, M)
     return out
 
 
-def apply_T(ens: Ensemble, eta: float, B: int | None, M, scheme: str = "without",
-            p: float | None = None) -> np.ndarray:
+def _times_square(X: np.ndarray, k: float) -> np.ndarray:
+    """``X * k^2`` without NaN: zeros stay zero, overflow gives ``+-inf``."""
+    with np.errstate(over="ignore"):
+        return (X * k) * k
+
+
+def apply_T(ens: Ensemble, eta: float, sampling, M) -> np.ndarray:
     """One step of the second-moment recursion, ``T(M)``.
 
     Parameters
@@ -94,57 +92,97 @@ def apply_T(ens: Ensemble, eta: float, B: int | None, M, scheme: str = "without"
     ens : Ensemble
     eta : float
         Learning rate, ``> 0``.
-    B : int or None
-        Batch size, ``1 <= B <= n`` (ignored for ``"mixture"``).
+    sampling : Sampling or int
+        Batch sampling (an integer ``B`` means ``Sampling(B)``); not ``"reshuffle"``.
     M : array_like (d, d)
-    scheme : {"without", "with", "mixture"}
-    p : float, optional
-        Mixture probability (``gamma = p``).
 
     Returns
     -------
     ndarray (d, d)
+        ``T(M)``; entries beyond the float64 range are ``+-inf`` (never NaN): use
+        :func:`second_moments` with ``log=True`` or :func:`sim.spectral_radius`'s
+        ``log_rho`` for such learning rates.
 
     Notes
     -----
     Cost ``O(d^3 + n d^3)`` dense, ``O(d^3 + n d^2 r)`` with factors.
     """
-    g = _gamma(ens, B, scheme, p)
+    _, g = markov_gamma(ens, sampling)
     eta = check_positive(eta, "eta")
     M = check_square(M, "M", ens.d)
-    return _apply(ens, eta, g, M)
+    unit, eta_u = ens.unit, eta * ens.scale
+    k = kappa(unit, eta_u)
+    return _times_square(apply_scaled(unit, eta_u, g, M, k), k)
 
 
-def second_moments(ens: Ensemble, eta: float, B: int | None, steps: int, M0=None,
-                   scheme: str = "without", p: float | None = None,
-                   return_matrices: bool = False):
+def log_second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None):
+    """``log E||x_t||^2 = log tr M_t`` for ``t = 0..steps`` and the unit-trace
+    ``M_t / tr M_t``: the recursion renormalised at every step, finite for any
+    number of steps and any ``eta``.
+
+    Returns
+    -------
+    (ndarray (steps+1,), ndarray (steps+1, d, d))
+        ``-inf`` from the step at which ``M_t`` becomes exactly 0 (then the matrices
+        are 0 too).
+    """
+    _, g = markov_gamma(ens, sampling)
+    eta = check_positive(eta, "eta")
+    steps = check_int(steps, "steps", 0)
+    M = np.eye(ens.d) / ens.d if M0 is None else check_square(M0, "M0", ens.d)
+    unit, eta_u = ens.unit, eta * ens.scale
+    k = kappa(unit, eta_u)
+    log_tr = np.empty(steps + 1)
+    mats = np.empty((steps + 1, ens.d, ens.d))
+    tr = np.trace(M)
+    if tr < 0 or not np.isfinite(tr):
+        raise ValueError("M0 must be positive semi-definite (tr M0 >= 0)")
+    with np.errstate(divide="ignore"):
+        log_tr[0] = np.log(tr)
+    M = M / tr if tr > 0 else np.zeros_like(M)
+    mats[0] = M
+    for t in range(1, steps + 1):
+        M = apply_scaled(unit, eta_u, g, M, k)
+        tr = np.trace(M)
+        with np.errstate(divide="ignore"):
+            log_tr[t] = log_tr[t - 1] + np.log(tr) + 2.0 * np.log(k) if tr > 0 else -np.inf
+        M = M / tr if tr > 0 else np.zeros_like(M)
+        mats[t] = M
+    return log_tr, mats
+
+
+def second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None, *,
+                   return_matrices: bool = False, log: bool = False):
     """Exact ``E||x_t||^2 = tr M_t`` for ``t = 0..steps``.
 
     Parameters
     ----------
+    ens, eta, sampling
+        As in :func:`apply_T`.
+    steps : int
     M0 : array_like (d, d), optional
-        ``E[x_0 x_0^T]``; default ``I/d`` (a uniformly random unit ``x_0``, the
+        ``E[x_0 x_0^T]`` (PSD); default ``I/d`` (a uniformly random unit ``x_0``, the
         Monte Carlo default).
     return_matrices : bool
         Also return ``M_t`` of shape ``(steps+1, d, d)``.
+    log : bool
+        Return ``log tr M_t`` instead: finite for runs that leave the float64 range.
 
     Returns
     -------
     ndarray (steps+1,) or (ndarray, ndarray)
+        Computed renormalised at every step (:func:`log_second_moments`), so long
+        unstable runs give ``inf`` past ``1e308`` (finite on the log scale), never NaN.
     """
-    g = _gamma(ens, B, scheme, p)
-    eta = check_positive(eta, "eta")
-    steps = check_int(steps, "steps", 0)
-    M = np.eye(ens.d) / ens.d if M0 is None else check_square(M0, "M0", ens.d)
-    traces = np.empty(steps + 1)
-    mats = np.empty((steps + 1, ens.d, ens.d)) if return_matrices else None
-    for t in range(steps + 1):
-        traces[t] = np.trace(M)
-        if mats is not None:
-            mats[t] = M
-        if t < steps:
-            M = _apply(ens, eta, g, M)
-    return (traces, mats) if return_matrices else traces
+    log_tr, unit_mats = log_second_moments(ens, eta, sampling, steps, M0)
+    traces = log_tr if log else np.exp(log_tr)
+    if not return_matrices:
+        return traces
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.exp(log_tr)[:, None, None]
+        mats = np.where(unit_mats == 0, 0.0, unit_mats * scale)
+    return traces, mats
 
 
-__all__ = ["batch_factor", "apply_T", "second_moments", "sandwich_average", "noise_sandwich"]
+__all__ = ["batch_factor", "apply_T", "second_moments", "log_second_moments",
+           "sandwich_average", "noise_sandwich"]

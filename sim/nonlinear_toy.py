@@ -1,4 +1,4 @@
-"""The nonlinear 1-D toy of THEORY.md section 5 (Wu, Ma & E's poster).
+"""The nonlinear 1-D toy of ``docs/theory.md``, section 5 (Wu, Ma & E's poster).
 
 ``f = (f_1 + f_2)/2`` with ``f_i(x) = min(x^2, c_i (x - 1)^2)``, ``c = (0.1, 1.9)``.
 Both ``x = 0`` (curvatures ``2, 2``: ``a = 2, s = 0``) and ``x = 1`` (curvatures
@@ -14,22 +14,18 @@ import numpy as np
 from numba import njit, prange
 
 from sim._kernels import rng_below
-from sim._validate import check_int, check_positive
+from sim._validate import check_int, check_positive, check_real
 from sim.linear import path_states
 
 C = np.array([0.1, 1.9])
 """Curvature factors ``c_i`` of the branches around ``x = 1``."""
+C1, C2 = float(C[0]), float(C[1])
 
 
 def loss_terms(x):
     """``(f_1(x), f_2(x))`` as an array of shape ``(2,) + x.shape``."""
     x = np.asarray(x, dtype=float)
     return np.minimum(x**2, C.reshape((2,) + (1,) * x.ndim) * (x - 1.0) ** 2)
-
-
-def loss(x):
-    """``f(x) = (f_1(x) + f_2(x)) / 2``."""
-    return loss_terms(x).mean(axis=0)
 
 
 @njit(cache=True)
@@ -54,11 +50,11 @@ def basin_of_one() -> tuple[float, float]:
 def _step_gradient(x, states, p, B, replace):
     """Batch gradient at ``x``: ``B = 2`` without replacement is the full gradient."""
     if B == 2 and not replace:
-        return 0.5 * (grad_term(x, 0.1) + grad_term(x, 1.9))
+        return 0.5 * (grad_term(x, C1) + grad_term(x, C2))
     g = 0.0
     for _ in range(B):
         i = rng_below(states, p, 2)
-        g += grad_term(x, 0.1 if i == 0 else 1.9)
+        g += grad_term(x, C1 if i == 0 else C2)
     return g / B
 
 
@@ -133,7 +129,7 @@ def simulate_toy(eta: float, runs: int, steps: int, seed: int, *, B: int = 1,
     replace : bool
         Sample the batch with replacement (``B = 2`` then has ``gamma = 1/2``).
     x0 : float
-        Start; default ``1 - 1e-5`` (THEORY.md).
+        Start; default ``1 - 1e-5``.
     keep : int
         Number of trajectories to keep.
     """
@@ -141,8 +137,7 @@ def simulate_toy(eta: float, runs: int, steps: int, seed: int, *, B: int = 1,
     runs, steps = check_int(runs, "runs"), check_int(steps, "steps")
     B = check_int(B, "B", 1, 2)
     keep = check_int(keep, "keep", 0, runs)
-    if not np.isfinite(x0):
-        raise ValueError(f"x0 must be finite, got {x0}")
+    x0 = check_real(x0, "x0")
     lo, hi = basin_of_one()
     escape_at = np.empty(runs, dtype=np.int64)
     final_x = np.empty(runs)
@@ -179,5 +174,53 @@ def mean_square_multiplier(eta, B: int = 1, replace: bool = False):
     return sum(p * (1 - eta * hb) ** 2 for p, hb in zip(probs, h, strict=True))
 
 
-__all__ = ["C", "loss", "loss_terms", "grad_term", "basin_of_one", "simulate_toy", "ToyRuns",
-           "lyapunov_at_one", "mean_square_multiplier", "batch_curvatures"]
+@dataclass(frozen=True)
+class ToyReference:
+    """The toy's reference numbers, each computed from its formula (the one place
+    they are defined; tests and reports read them from :func:`reference`).
+
+    Attributes
+    ----------
+    a, s : float
+        Sharpness and non-uniformity of ``x = 1``: mean and population std of
+        ``h_i = 2 c_i``.
+    eta_gd : float
+        ``2 / a``: GD keeps both minima up to it.
+    eta_mean_square : float
+        SGD, ``B = 1``: ``E(1 - eta h)^2 = 1`` at ``eta = 2 E h / E h^2``.
+    eta_almost_sure : float
+        SGD, ``B = 1``: ``E log|1 - eta h| = 0``, i.e. ``(1 - eta h_1)(eta h_2 - 1) = 1``,
+        the smaller root of ``h_1 h_2 eta^2 - (h_1 + h_2) eta + 2 = 0``.
+    eta_escape_min : float
+        ``1 / max h_i``: below it every multiplier ``1 - eta h_i`` is in ``[0, 1]``.
+    mean_square_07, lyapunov_07 : float
+        ``E(1 - 0.7 h)^2`` and ``E log|1 - 0.7 h|``.
+    basin : (float, float)
+        :func:`basin_of_one`, where the dynamics around ``x = 1`` is exactly linear.
+    """
+
+    a: float
+    s: float
+    eta_gd: float
+    eta_mean_square: float
+    eta_almost_sure: float
+    eta_escape_min: float
+    mean_square_07: float
+    lyapunov_07: float
+    basin: tuple
+
+
+def reference() -> ToyReference:
+    """The toy's reference numbers from their formulas (see :class:`ToyReference`)."""
+    h1, h2 = 2.0 * C
+    a, s = (h1 + h2) / 2, abs(h2 - h1) / 2
+    eta_as = ((h1 + h2) - np.sqrt((h1 + h2) ** 2 - 8 * h1 * h2)) / (2 * h1 * h2)
+    return ToyReference(a=a, s=s, eta_gd=2 / a, eta_mean_square=2 * a / (a**2 + s**2),
+                        eta_almost_sure=float(eta_as), eta_escape_min=1 / max(h1, h2),
+                        mean_square_07=float(mean_square_multiplier(0.7)),
+                        lyapunov_07=float(lyapunov_at_one(0.7)), basin=basin_of_one())
+
+
+__all__ = ["C", "ToyReference", "reference", "loss_terms", "grad_term", "basin_of_one",
+           "simulate_toy", "ToyRuns", "lyapunov_at_one", "mean_square_multiplier",
+           "batch_curvatures"]

@@ -1,6 +1,6 @@
 """Stability of linearized SGD: spectral radius of ``T``, thresholds, verdicts.
 
-THEORY.md section 4. ``T`` maps PSD matrices to PSD matrices and is self-adjoint in
+``docs/theory.md``, section 4. ``T`` maps PSD matrices to PSD matrices and is self-adjoint in
 the Frobenius inner product on symmetric matrices, so ``rho(T) = lambda_max(T)``
 with a PSD eigenmatrix, and Lanczos (``scipy.sparse.linalg.eigsh``) on a matrix-free
 operator finds it. The exact threshold is ``eta_exact = 2 / lambda_max(C^+ D)`` with
@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from sim._validate import check_ensemble, check_positive
+from sim._validate import check_positive
 from sim.ensembles import Ensemble
-from sim.moments import _apply, _gamma, sandwich_average
+from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average
+from sim.sampling import Sampling
 
 DENSE_MAX_D = 10
 """Up to this ``d`` the operator is assembled on the ``d(d+1)/2`` symmetric basis and
@@ -25,6 +26,13 @@ diagonalised densely; above it, Lanczos runs matrix-free."""
 
 RANGE_RTOL = 1e-12
 """Eigenvalues of ``H`` below ``RANGE_RTOL * lambda_max(H)`` span its null space."""
+
+VERDICT_RTOL = 1e-8
+"""Relative tolerance of every verdict of :func:`report`: GD's condition holds when
+``eta a <= 2 (1 + VERDICT_RTOL)``, the theorem's when ``lambda <= 1 + VERDICT_RTOL``,
+mean-square stability when ``rho(T) <= 1 + VERDICT_RTOL``, the box when both its
+inequalities hold to the same tolerance. Thresholds are computed to about ``1e-12``,
+so :func:`report` at a threshold of :func:`thresholds` confirms the notion."""
 
 
 def _sym_basis(d: int):
@@ -78,7 +86,11 @@ class SpectralRadius:
     Attributes
     ----------
     rho : float
-        Spectral radius (= largest eigenvalue) of ``T``.
+        Spectral radius (= largest eigenvalue) of ``T``; ``inf`` beyond the float64
+        range.
+    log_rho : float
+        ``log rho(T)``, finite for any ``eta`` (the per-step growth rate of
+        ``log E||x_t||^2``).
     eigenmatrix : ndarray (d, d)
         Unit-Frobenius symmetric eigenmatrix, PSD when the top eigenvalue is simple.
     applications : int
@@ -86,31 +98,48 @@ class SpectralRadius:
     """
 
     rho: float
+    log_rho: float
     eigenmatrix: np.ndarray = field(repr=False)
     applications: int
 
 
-def spectral_radius(ens: Ensemble, eta: float, B: int | None, scheme: str = "without",
-                    p: float | None = None, tol: float = 1e-10) -> SpectralRadius:
+def _log_top(unit: Ensemble, eta_u: float, g: float, tol: float):
+    """``log rho(T)``, eigenmatrix and count for a unit-scale ensemble. ``T / kappa^2``
+    is diagonalised; ``rho(T) <= lambda_max(T(I))`` (a positive map attains its norm at
+    ``I``), which also bounds the estimate from above."""
+    k = kappa(unit, eta_u)
+    lam, V, its = _top_eigen(lambda M: apply_scaled(unit, eta_u, g, M, k), unit.d, tol)
+    lam = min(lam, _theorem_scaled(unit, eta_u, g, k))
+    with np.errstate(divide="ignore"):
+        return float(np.log(max(lam, 0.0)) + 2.0 * np.log(k)), V, its
+
+
+def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10) -> SpectralRadius:
     """Spectral radius of the second-moment map, matrix-free.
 
     Parameters
     ----------
-    ens, eta, B, scheme, p
-        As in :func:`sim.moments.apply_T`.
+    ens : Ensemble
+    eta : float
+        Learning rate ``> 0``.
+    sampling : Sampling or int
+        Batch sampling (an integer ``B`` means ``Sampling(B)``); not ``"reshuffle"``.
     tol : float
         Relative accuracy of ``rho`` (Lanczos residual tolerance).
 
     Notes
     -----
     Each Lanczos step applies ``T`` once: ``O(d^3 + n d^2 r)`` with factors. Memory
-    ``O(d^2)`` per Lanczos vector (24 of them).
+    ``O(d^2)`` per Lanczos vector (24 of them). Computed on ``ens.unit`` with ``T``
+    divided by ``max(1, eta a)^2``, so any ``eta`` gives a finite ``log_rho``.
     """
-    g = _gamma(ens, B, scheme, p)
+    _, g = markov_gamma(ens, sampling)
     eta = check_positive(eta, "eta")
     tol = check_positive(tol, "tol")
-    lam, V, its = _top_eigen(lambda M: _apply(ens, eta, g, M), ens.d, tol)
-    return SpectralRadius(lam, V, its)
+    log_rho, V, its = _log_top(ens.unit, eta * ens.scale, g, tol)
+    with np.errstate(over="ignore"):
+        rho = float(np.exp(log_rho))
+    return SpectralRadius(rho, log_rho, V, its)
 
 
 def _range_of_H(ens: Ensemble):
@@ -120,16 +149,18 @@ def _range_of_H(ens: Ensemble):
 
 
 def _rotated(ens: Ensemble, U: np.ndarray) -> Ensemble:
-    """The ensemble in the basis ``U`` (columns), restricted to their span."""
+    """The ensemble in the basis ``U`` (columns), restricted to their span (a new,
+    validated, read-only :class:`Ensemble`)."""
     if ens.G is not None:
-        return Ensemble(None, np.ascontiguousarray(np.einsum("dk,idr->ikr", U, ens.G)),
-                        ens.name)
-    return Ensemble(np.ascontiguousarray(U.T @ ens.Hs @ U), None, ens.name)
+        return Ensemble(G=np.einsum("dk,idr->ikr", U, ens.G), name=ens.name)
+    return Ensemble(Hs=U.T @ ens.Hs @ U, name=ens.name)
 
 
 def eta_theorem(ens: Ensemble, gamma: float) -> float:
     """Largest ``eta`` with ``lambda_max((I - eta H)^2 + eta^2 gamma Sigma) <= 1``:
     ``2 / lambda_max(H^{+1/2} K H^{+1/2})``, ``K = H^2 + gamma Sigma``."""
+    if ens.unit is not ens:
+        return eta_theorem(ens.unit, gamma) / ens.scale
     h, U = _range_of_H(ens)
     if h.size == 0:
         return np.inf
@@ -142,6 +173,8 @@ def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-12) -> float:
     """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
     computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
     null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there)."""
+    if ens.unit is not ens:
+        return eta_exact(ens.unit, gamma, tol) / ens.scale
     h, U = _range_of_H(ens)
     if h.size == 0:
         return np.inf
@@ -159,7 +192,7 @@ def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-12) -> float:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Learning-rate thresholds of one ensemble, batch size and scheme.
+    """Learning-rate thresholds of one ensemble and sampling.
 
     ``eta_theorem <= eta_exact <= eta_gd`` and ``eta_theorem <= eta_box``.
 
@@ -185,10 +218,10 @@ class Thresholds:
     eta_exact: float
 
 
-def thresholds(ens: Ensemble, B: int | None, scheme: str = "without",
-               p: float | None = None) -> Thresholds:
-    """All thresholds of THEORY.md section 4 for ``ens`` at batch size ``B``."""
-    g = _gamma(ens, B, scheme, p)
+def thresholds(ens: Ensemble, sampling) -> Thresholds:
+    """All thresholds of ``docs/theory.md``, section 4, for ``ens`` and ``sampling``
+    (a :class:`Sampling` or an integer ``B``; not ``"reshuffle"``)."""
+    _, g = markov_gamma(ens, sampling)
     a, s = ens.a, ens.s
     eta_gd = 2.0 / a if a > 0 else np.inf
     eta_box = float(min(eta_gd, 1.0 / (s * np.sqrt(g)) if s * g > 0 else np.inf))
@@ -197,53 +230,85 @@ def thresholds(ens: Ensemble, B: int | None, scheme: str = "without",
 
 @dataclass(frozen=True)
 class StabilityReport:
-    """Verdicts of every stability notion at one ``(eta, B, scheme)``.
+    """Verdicts of every stability notion at one learning rate and sampling.
 
     Attributes
     ----------
-    rho : float
-        ``rho(T)``; mean-square stable iff ``rho <= 1``.
+    eta : float
+    sampling : Sampling
+    gamma, a, s : float
+    rho, log_rho : float
+        ``rho(T)`` (``inf`` beyond the float64 range) and its logarithm.
     theorem_lambda : float
         ``lambda_max((I - eta H)^2 + eta^2 gamma Sigma)``; the theorem's condition
         holds iff ``<= 1``.
     box : bool
         ``a <= 2/eta`` and ``s <= 1/(eta sqrt(gamma))``.
     stable : dict
-        ``{"gd", "box", "theorem", "exact"}`` -> bool.
+        ``{"gd", "box", "theorem", "exact"}`` -> bool, each to the relative tolerance
+        :data:`VERDICT_RTOL`. ``theorem`` implies ``exact``: the estimate of ``rho`` is
+        capped by ``theorem_lambda``, which bounds it.
     """
 
     eta: float
-    B: int | None
-    scheme: str
+    sampling: Sampling
     gamma: float
     a: float
     s: float
     rho: float
+    log_rho: float
     theorem_lambda: float
     box: bool
     stable: dict
 
 
+def _theorem_scaled(unit: Ensemble, eta_u: float, gamma: float, k: float) -> float:
+    """``lambda_max(T(I)) / k^2`` for a unit-scale ensemble."""
+    A = np.eye(unit.d) / k - (eta_u / k) * unit.H
+    return float(np.linalg.eigvalsh(A @ A + (eta_u / k) ** 2 * gamma * unit.Sigma)[-1])
+
+
 def theorem_lambda(ens: Ensemble, eta: float, gamma: float) -> float:
-    """``lambda_max((I - eta H)^2 + eta^2 gamma Sigma)``."""
-    A = np.eye(ens.d) - eta * ens.H
-    return float(np.linalg.eigvalsh(A @ A + eta**2 * gamma * ens.Sigma)[-1])
+    """``lambda_max((I - eta H)^2 + eta^2 gamma Sigma) = lambda_max(T(I))`` (``inf``
+    beyond the float64 range)."""
+    unit, eta_u = ens.unit, eta * ens.scale
+    k = kappa(unit, eta_u)
+    with np.errstate(over="ignore"):
+        return _theorem_scaled(unit, eta_u, gamma, k) * k * k
 
 
-def report(ens: Ensemble, eta: float, B: int | None, scheme: str = "without",
-           p: float | None = None) -> StabilityReport:
-    """Evaluate every notion of THEORY.md section 4 at one learning rate."""
-    check_ensemble(ens)
+def report(ens: Ensemble, eta: float, sampling) -> StabilityReport:
+    """Evaluate every notion of ``docs/theory.md``, section 4, at one learning rate.
+
+    Parameters
+    ----------
+    ens : Ensemble
+    eta : float
+    sampling : Sampling or int
+
+    Notes
+    -----
+    Verdicts use the relative tolerance :data:`VERDICT_RTOL`, so ``report`` at
+    ``thresholds(...).eta_exact`` is mean-square stable, at ``eta_theorem`` meets the
+    theorem and at ``eta_gd`` meets GD's condition. The all-zero ensemble is stable
+    at every ``eta`` (``T`` is the identity).
+    """
+    sampling, g = markov_gamma(ens, sampling)
     eta = check_positive(eta, "eta")
-    g = _gamma(ens, B, scheme, p)
-    rho = spectral_radius(ens, eta, B, scheme, p).rho
+    sr = spectral_radius(ens, eta, sampling)
     lam = theorem_lambda(ens, eta, g)
-    gd = ens.a <= 2.0 / eta
-    box = bool(gd and ens.s * eta * np.sqrt(g) <= 1.0)
-    return StabilityReport(eta, B, scheme, g, ens.a, ens.s, rho, lam, box,
-                           {"gd": bool(gd), "box": box, "theorem": lam <= 1.0,
-                            "exact": rho <= 1.0})
+    slack = 1.0 + VERDICT_RTOL
+    eta_u = eta * ens.scale
+    a_u, s_u = ens.unit.a, ens.unit.s
+    gd = bool(eta_u * a_u <= 2.0 * slack)
+    box = bool(gd and eta_u * np.sqrt(g) * s_u <= slack)
+    theorem = bool(lam <= slack)
+    # rho(T) <= lambda_max(T(I)) exactly, so the theorem's verdict implies this one
+    # (the "or" only settles rounding in the last bit of the two logarithms).
+    exact = theorem or bool(sr.log_rho <= np.log1p(VERDICT_RTOL))
+    return StabilityReport(eta, sampling, g, ens.a, ens.s, sr.rho, sr.log_rho, lam, box,
+                           {"gd": gd, "box": box, "theorem": theorem, "exact": exact})
 
 
 __all__ = ["spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
-           "StabilityReport", "eta_theorem", "eta_exact", "theorem_lambda"]
+           "StabilityReport", "eta_theorem", "eta_exact", "theorem_lambda", "VERDICT_RTOL"]

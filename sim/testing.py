@@ -1,4 +1,8 @@
-"""Hypothesis strategies for stability experiments (needs ``hypothesis``).
+"""Hypothesis strategies for stability experiments.
+
+Needs ``hypothesis``, which the ``test`` extra installs
+(``pip install -e ".[test]"``); ``import sim`` does not import this module, so the
+package itself never needs hypothesis.
 
 Built in layers, the way array-api-tests does it: spectra, then rotations, then PSD
 matrices from both (no rejection of random matrices), then ensembles, batch sizes
@@ -15,9 +19,14 @@ and learning rates. Every strategy returns what it claims by construction, and
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("sim.testing needs hypothesis: pip install -e '.[test]'") from exc
 
 from sim.ensembles import Ensemble, from_factors, from_hessians
+from sim.sampling import MARKOV_SCHEMES, SCHEMES, Sampling
 
 MAX_EIGENVALUE = 10.0
 
@@ -133,6 +142,22 @@ def batch_sizes(n: int) -> st.SearchStrategy:
 
 
 @st.composite
+def samplings(draw, n, schemes=MARKOV_SCHEMES) -> Sampling:
+    """A :class:`~sim.Sampling` valid for ``n`` samples (a strategy or an integer):
+    a scheme from ``schemes``, ``B`` from :func:`batch_sizes`, ``p`` in ``[0, 1]`` for
+    the mixture, either ``drop_last`` for reshuffling."""
+    n = _value(draw, n)
+    unknown = set(schemes) - set(SCHEMES)
+    if unknown:
+        raise ValueError(f"unknown schemes {sorted(unknown)}")
+    scheme = draw(st.sampled_from(tuple(schemes)))
+    if scheme == "mixture":
+        return Sampling(scheme="mixture", p=draw(st.floats(0.0, 1.0, **_floats)))
+    drop_last = draw(st.booleans()) if scheme == "reshuffle" else True
+    return Sampling(draw(batch_sizes(n)), scheme, drop_last=drop_last)
+
+
+@st.composite
 def batch_pairs(draw, n=sample_counts) -> tuple[int, int]:
     """``(n, B)`` with ``1 <= B <= n``."""
     n = _value(draw, n)
@@ -151,4 +176,4 @@ def lr_ratios(gap: tuple[float, float] = (0.9, 1.1), low: float = 0.05,
 
 __all__ = ["spectra", "rotations", "psd_matrices", "ensembles", "commuting_ensembles",
            "one_d_ensembles", "factor_ensembles", "uniform_ensembles", "any_ensemble",
-           "batch_sizes", "batch_pairs", "lr_ratios", "MAX_EIGENVALUE"]
+           "batch_sizes", "batch_pairs", "samplings", "lr_ratios", "MAX_EIGENVALUE"]

@@ -12,6 +12,10 @@ from types import SimpleNamespace
 import numba
 import pytest
 
+import sim
+from sim import cuda as sim_cuda
+from sim.linear import SimulationConfig, kernel_args
+
 ROOT = Path(__file__).resolve().parents[1]
 PTXAS = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "ptxas"
 
@@ -20,6 +24,18 @@ def _has_numba_cuda():
     try:
         from numba import cuda  # noqa: F401
     except ImportError:
+        return False
+    return True
+
+
+def _cuda_extra_installed() -> bool:
+    """The ``cuda`` extra brings numba-cuda and the CUDA toolkit wheels (NVVM)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("numba-cuda")
+        version("cuda-toolkit")
+    except PackageNotFoundError:
         return False
     return True
 
@@ -43,27 +59,28 @@ def test_simulator_matches_cpu():
 
 
 def _kernel_signature(factors: bool):
-    import sim
-    from sim import cuda as sim_cuda
-    from sim.linear import _kernel_arrays, _validate
-
     ens = sim.wishart(6, 3, 2, seed=0, factors=factors)
-    cfg = _validate(ens, 0.1, 2, 10, 8, 0, "reshuffle", None, "cuda", "auto", 1, None, 1e100)
-    arrays = _kernel_arrays(ens, cfg, None)
-    return tuple(numba.typeof(arrays[k]) for k in sim_cuda.ARG_ORDER)
+    cfg = SimulationConfig(eta=0.1, sampling=sim.Sampling(2, "reshuffle"), steps=10, paths=8,
+                           seed=0, backend="cuda")
+    return (numba.typeof(kernel_args(ens, cfg)),)
+
+
+def _ptxas():
+    if PTXAS.exists():
+        return str(PTXAS)
+    return shutil.which("ptxas")
 
 
 @needs_numba_cuda
 @pytest.mark.parametrize("factors", [False, True])
 def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, factors):
-    """The kernel, with the @njit step it shares with the CPU, compiles to sm_90 PTX; where
-    the CUDA toolkit's ptxas exists, it assembles with no register spills."""
+    """The kernel, with the @njit step it shares with the CPU, compiles to sm_90 PTX and
+    assembles with ptxas with no register spills. With the cuda extra installed, a
+    missing NVVM or ptxas is a failure, not a skip."""
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         pytest.skip("compile_ptx needs the real CUDA target, not the simulator")
     import numba.cuda.dispatcher as dispatcher
     from numba import cuda
-
-    from sim import cuda as sim_cuda
 
     # Compiling a kernel that calls other jitted functions asks the driver for the
     # device's compute capability; there is no driver here, so stand in an sm_90.
@@ -72,15 +89,18 @@ def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, factors):
     try:
         ptx, _ = cuda.compile_ptx(sim_cuda.simulate_paths_cuda, _kernel_signature(factors),
                                   cc=(9, 0))
-    except Exception as exc:  # NVVM missing is an installation problem, not a code bug
-        if "NVVM" in str(exc) or "libnvvm" in str(exc).lower():
-            pytest.skip(f"NVVM not available: {exc}")
+    except Exception as exc:
+        nvvm_missing = "NVVM" in str(exc) or "libnvvm" in str(exc).lower()
+        if nvvm_missing and not _cuda_extra_installed():
+            pytest.skip(f"NVVM not available and the cuda extra is not installed: {exc}")
         raise
     assert ".target sm_90" in ptx and "simulate_paths_cuda" in ptx
-    if not PTXAS.exists() and shutil.which("ptxas") is None:
-        print(f"ptxas not found at {PTXAS}: PTX generated but not assembled")
-        return
-    ptxas = str(PTXAS) if PTXAS.exists() else shutil.which("ptxas")
+    ptxas = _ptxas()
+    if ptxas is None:
+        if _cuda_extra_installed():
+            pytest.fail(f"the cuda extra is installed but ptxas is missing ({PTXAS}, PATH): "
+                        "the PTX cannot be checked")
+        pytest.skip("ptxas not found and the cuda extra is not installed")
     src = tmp_path / "kernel.ptx"
     src.write_text(ptx)
     out = subprocess.run([ptxas, "-arch=sm_90", "-v", str(src), "-o", str(tmp_path / "k.cubin")],
@@ -90,3 +110,39 @@ def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, factors):
     print(report[-600:])
     spills = [int(m) for m in re.findall(r"(\d+) bytes spill stores", report)]
     assert spills and max(spills) == 0
+
+
+@needs_numba_cuda
+def test_no_device_is_a_clear_error():
+    """Without a GPU (and without the simulator), backend='cuda' says so in a
+    RuntimeError and available() is False; with a device, both report it."""
+    from numba import cuda
+
+    ens = sim.wishart(4, 2, 1, seed=0)
+    if cuda.is_available():
+        assert sim_cuda.available()
+        sim.simulate(ens, 0.1, 2, 3, 4, 0, backend="cuda")
+        return
+    assert not sim_cuda.available()
+    with pytest.raises(RuntimeError, match="no CUDA device found"):
+        sim.simulate(ens, 0.1, 2, 3, 4, 0, backend="cuda")
+
+
+def test_one_kernel_interface():
+    """Every kernel takes the one PathArgs record: kernel_args fills every field by
+    name (no field left None), every field is read by the kernels' code, and the CPU
+    path kernel, the grouped kernel and the CUDA kernel take that record."""
+    import inspect
+
+    from sim import _kernels as K
+
+    ens = sim.wishart(5, 3, 2, seed=0)
+    args = kernel_args(ens, SimulationConfig(eta=0.1, sampling=2, steps=4, paths=3, seed=0))
+    assert isinstance(args, K.PathArgs)
+    assert all(getattr(args, f) is not None for f in K.PathArgs._fields)
+    source = inspect.getsource(K)
+    unread = [f for f in K.PathArgs._fields if f"a.{f}" not in source]
+    assert not unread, f"PathArgs fields no kernel reads: {unread}"
+    assert list(inspect.signature(K.run_path.py_func).parameters) == ["p", "a"]
+    assert list(inspect.signature(K.simulate_grouped.py_func).parameters) == ["a", "w"]
+    assert list(inspect.signature(sim_cuda.simulate_paths_cuda).parameters) == ["a"]

@@ -93,13 +93,13 @@ def test_validation_names_the_sample():
         sim.from_hessians(bad)
     bad = Hs.copy()
     bad[3, 1, 1] = np.nan
-    with pytest.raises(ValueError, match=r"Hs\[3\] has non-finite"):
+    with pytest.raises(ValueError, match=r"Hs\[3, 1, 1\] is not finite"):
         sim.from_hessians(bad)
     with pytest.raises(ValueError, match="Hs must have shape"):
         sim.from_hessians(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match="Hs must have 3 dimensions"):
         sim.from_hessians(np.zeros((3, 3)))
-    with pytest.raises(ValueError, match=r"G\[0\] has non-finite"):
+    with pytest.raises(ValueError, match=r"G\[0, 0, 0\] is not finite"):
         sim.from_factors(np.full((2, 3, 1), np.inf))
     with pytest.raises(TypeError, match="seed"):
         sim.wishart(3, 2, 1, seed=1.5)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import sim
+from sim import Sampling
+from sim.nonlinear_toy import reference
 
 ESS_MIN = 500
 """Below this effective sample size a mean of ||x_t||^2 is carried by a few paths and
@@ -21,15 +23,15 @@ def _z_scores(res, exact):
     return np.abs(res.mean_sq_norm[ok] - exact[ok]) / res.mean_sq_norm_se[ok], res.t[ok]
 
 
-@pytest.mark.parametrize("scheme,B,p", [("without", 2, None), ("without", 5, None),
-                                        ("with", 2, None), ("mixture", None, 0.4)])
+@pytest.mark.parametrize("smp", [Sampling(2), Sampling(5), Sampling(2, "with"),
+                                 Sampling(scheme="mixture", p=0.4)], ids=str)
 @pytest.mark.parametrize("method", ["path", "grouped"])
-def test_matches_exact_moments(scheme, B, p, method):
+def test_matches_exact_moments(smp, method):
     """Monte Carlo E||x_t||^2 matches the exact recursion within 5 standard errors, t <= 30."""
     ens = sim.wishart(8, 3, 3, seed=1)
-    eta = 0.4 * sim.thresholds(ens, B, scheme, p).eta_exact
-    res = sim.simulate(ens, eta, B, 30, 20000, seed=5, scheme=scheme, p=p, method=method)
-    exact = sim.second_moments(ens, eta, B, 30, scheme=scheme, p=p)
+    eta = 0.4 * sim.thresholds(ens, smp).eta_exact
+    res = sim.simulate(ens, eta, smp, 30, 20000, seed=5, method=method)
+    exact = sim.second_moments(ens, eta, smp, 30)
     z, t = _z_scores(res, exact)
     assert t.size >= 10, "too few steps with a usable effective sample size"
     assert z.max() < 5
@@ -52,9 +54,33 @@ def test_reshuffle_matches_permutation_enumeration():
                 x = x - eta * ens.Hs[list(batch)].mean(0) @ x
                 exact[t] += x @ x
     exact /= len(perms) ** 2
-    res = sim.simulate(ens, eta, 2, 4, 20000, seed=1, scheme="reshuffle", x0=x0)
+    res = sim.simulate(ens, eta, Sampling(2, "reshuffle"), 4, 20000, seed=1, x0=x0)
     z, t = _z_scores(res, exact)
     assert t.size == 4 and z.max() < 5
+
+
+def test_reshuffle_keep_last_matches_enumeration():
+    """Random reshuffling with drop_last=False (n = 3, B = 2): each epoch is a batch of
+    two then a batch of one; E||x_t||^2 over two epochs equals the average over every
+    pair of permutations, within 5 standard errors."""
+    ens = sim.wishart(3, 2, 2, seed=5)
+    eta = 0.8 / ens.a
+    x0 = np.array([0.6, 0.8])
+    exact = np.zeros(5)
+    perms = list(itertools.permutations(range(3)))
+    for p1 in perms:
+        for p2 in perms:
+            x = x0.copy()
+            exact[0] += x @ x
+            for t, batch in enumerate([p1[:2], p1[2:], p2[:2], p2[2:]], start=1):
+                x = x - eta * ens.Hs[list(batch)].mean(0) @ x
+                exact[t] += x @ x
+    exact /= len(perms) ** 2
+    smp = Sampling(2, "reshuffle", drop_last=False)
+    for method in ("path", "grouped"):
+        res = sim.simulate(ens, eta, smp, 4, 20000, seed=3, x0=x0, method=method)
+        z, t = _z_scores(res, exact)
+        assert t.size == 4 and z.max() < 5
 
 
 def test_full_batch_is_gradient_descent():
@@ -66,19 +92,20 @@ def test_full_batch_is_gradient_descent():
     for _ in range(11):
         want.append(np.log(np.linalg.norm(x)))
         x = x - eta * ens.H @ x
-    for scheme in ("without", "reshuffle"):
-        res = sim.simulate(ens, eta, 5, 10, 3, seed=0, scheme=scheme, x0=x0)
+    for smp in (Sampling(5), Sampling(5, "reshuffle")):
+        res = sim.simulate(ens, eta, smp, 10, 3, seed=0, x0=x0)
         np.testing.assert_allclose(res.log_norms, np.tile(want, (3, 1)), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("scheme", ["without", "with", "reshuffle", "mixture"])
-def test_kernels_agree_path_by_path(scheme):
+@pytest.mark.parametrize("smp", [Sampling(3), Sampling(3, "with"), Sampling(3, "reshuffle"),
+                                 Sampling(4, "reshuffle", drop_last=False),
+                                 Sampling(scheme="mixture", p=0.3)], ids=str)
+def test_kernels_agree_path_by_path(smp):
     """The path kernel (serial and parallel) and the grouped kernel give the same paths."""
     ens = sim.wishart(9, 10, 3, seed=4)
-    kw = dict(scheme=scheme, p=0.3)
-    a = sim.simulate(ens, 0.5 / ens.a, 3, 40, 64, 9, method="path", **kw)
-    b = sim.simulate(ens, 0.5 / ens.a, 3, 40, 64, 9, method="path", parallel=False, **kw)
-    c = sim.simulate(ens, 0.5 / ens.a, 3, 40, 64, 9, method="grouped", **kw)
+    a = sim.simulate(ens, 0.5 / ens.a, smp, 40, 64, 9, method="path")
+    b = sim.simulate(ens, 0.5 / ens.a, smp, 40, 64, 9, method="path", parallel=False)
+    c = sim.simulate(ens, 0.5 / ens.a, smp, 40, 64, 9, method="grouped")
     np.testing.assert_array_equal(a.log_norms, b.log_norms)
     np.testing.assert_allclose(a.log_norms, c.log_norms, rtol=1e-12, atol=1e-12)
 
@@ -124,7 +151,7 @@ def test_growth_rate_matches_log_rho():
     for ratio in (0.8, 1.2):
         eta = ratio * th.eta_exact
         res = sim.simulate(ens, eta, 2, 60, 8192, seed=2, fit_from=20)
-        log_rho = np.log(sim.spectral_radius(ens, eta, 2).rho)
+        log_rho = sim.spectral_radius(ens, eta, 2).log_rho
         assert res.ess[-1] > ESS_MIN
         assert abs(res.growth_rate - log_rho) <= 5 * res.growth_rate_se, (ratio, res, log_rho)
         lo, hi = res.growth_rate_ci
@@ -159,28 +186,34 @@ def test_lyapunov_below_half_log_rho():
 
 
 def test_toy_lyapunov_sign():
-    """Toy x = 1 at eta = 0.7: exponent +0.178 (THEORY.md), within 5 standard errors."""
+    """Toy x = 1 at eta = 0.7: the exponent E log|1 - 0.7 h| (about +0.178), within 5
+    standard errors."""
     est = sim.lyapunov_exponent(sim.toy()[1], 0.7, 1, steps=2000, paths=2048, seed=0)
-    exact = 0.5 * (np.log(abs(1 - 0.7 * 0.2)) + np.log(abs(1 - 0.7 * 3.8)))
-    assert abs(est.value - exact) <= 5 * est.se
-    assert exact == pytest.approx(0.178, abs=1e-3)
+    assert abs(est.value - reference().lyapunov_07) <= 5 * est.se
+    assert est.status == "ok"
 
 
 @pytest.mark.parametrize("kwargs,err,match", [
     (dict(eta=0.0), ValueError, "^eta"), (dict(eta=np.inf), ValueError, "^eta"),
-    (dict(B=0), ValueError, "^B"), (dict(B=7), ValueError, "^B"),
-    (dict(B=1.5), TypeError, "^B"), (dict(steps=0), ValueError, "^steps"),
+    (dict(eta=True), TypeError, "^eta"), (dict(eta="0.1"), TypeError, "^eta"),
+    (dict(eta=0.1 + 0j), TypeError, "^eta"),
+    (dict(sampling=0), ValueError, "^B"), (dict(sampling=7), ValueError, "^B"),
+    (dict(sampling=1.5), TypeError, "^sampling"), (dict(sampling="2"), TypeError, "^sampling"),
+    (dict(steps=0), ValueError, "^steps"),
     (dict(paths=0), ValueError, "^paths"), (dict(seed=-1), ValueError, "^seed"),
-    (dict(scheme="cyclic"), ValueError, "^scheme"), (dict(scheme="mixture"), TypeError, "^p"),
+    (dict(seed=1.0), TypeError, "^seed"),
     (dict(backend="tpu"), ValueError, "^backend"), (dict(method="fast"), ValueError, "^method"),
+    (dict(method=["path"]), TypeError, "^method"),
     (dict(record_every=3), ValueError, "^record_every"),
     (dict(x0=np.zeros(3)), ValueError, "^x0"), (dict(x0=np.ones(4)), ValueError, "^x0"),
     (dict(x0=np.array([1.0, np.nan, 0.0])), ValueError, "^x0"),
+    (dict(x0=np.array([1.0, 1j, 0.0])), TypeError, "^x0"),
+    (dict(x0=["1", "0", "0"]), TypeError, "^x0"),
 ])
 def test_bad_inputs(kwargs, err, match):
     """Invalid arguments raise clear errors naming the argument, before any kernel runs."""
     ens = sim.wishart(6, 3, 1, seed=0)
-    args = dict(eta=0.1, B=2, steps=10, paths=4, seed=0) | kwargs
+    args = dict(eta=0.1, sampling=2, steps=10, paths=4, seed=0) | kwargs
     with pytest.raises(err, match=match):
         sim.simulate(ens, **args)
 
@@ -195,15 +228,27 @@ def test_config_validates_on_construction():
     """SimulationConfig is keyword-only, frozen, normalised and rejects bad values."""
     from dataclasses import FrozenInstanceError
 
-    from sim.linear import SimulationConfig
-
-    cfg = SimulationConfig(eta=0.1, B=2, steps=10, paths=4, seed=0)
-    assert cfg.fit_from == 5 and cfg.scheme == "without"
+    cfg = sim.SimulationConfig(eta=0.1, sampling=2, steps=10, paths=4, seed=0)
+    assert cfg.fit_from == 5 and cfg.sampling == Sampling(2)
     with pytest.raises(FrozenInstanceError):
         cfg.eta = 1.0
     with pytest.raises(TypeError):
-        SimulationConfig(0.1, 2, 10, 4, 0)
+        sim.SimulationConfig(0.1, 2, 10, 4, 0)
     with pytest.raises(ValueError, match="^steps"):
-        SimulationConfig(eta=0.1, B=2, steps=0, paths=4, seed=0)
-    assert SimulationConfig(eta=0.1, B=None, steps=4, paths=1, seed=0, scheme="mixture",
-                            p=0.5).B == 1
+        sim.SimulationConfig(eta=0.1, sampling=2, steps=0, paths=4, seed=0)
+
+
+def test_simulate_accepts_a_config():
+    """simulate(ens, config) gives the same paths as the spelled-out call; mixing a
+    config with the spelled-out arguments is a TypeError."""
+    ens = sim.wishart(6, 3, 2, seed=1)
+    cfg = sim.SimulationConfig(eta=0.2, sampling=Sampling(2, "with"), steps=12, paths=16,
+                               seed=3, record_every=3)
+    a = sim.simulate(ens, cfg)
+    b = sim.simulate(ens, config=cfg)
+    c = sim.simulate(ens, 0.2, Sampling(2, "with"), 12, 16, 3, record_every=3)
+    np.testing.assert_array_equal(a.log_norms, c.log_norms)
+    np.testing.assert_array_equal(b.log_norms, c.log_norms)
+    assert a.config == cfg
+    with pytest.raises(TypeError, match="either a SimulationConfig"):
+        sim.simulate(ens, cfg, 2)

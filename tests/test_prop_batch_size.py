@@ -17,7 +17,7 @@ REL = 1e-9
 def test_batch_size_monotone_and_replacement(ens):
     """eta_exact(B) non-decreasing, = 2/a at B = n; eta_exact(with) <= eta_exact(without)."""
     without = [sim.thresholds(ens, B).eta_exact for B in range(1, ens.n + 1)]
-    with_ = [sim.thresholds(ens, B, "with").eta_exact for B in range(1, ens.n + 1)]
+    with_ = [sim.thresholds(ens, sim.Sampling(B, "with")).eta_exact for B in range(1, ens.n + 1)]
     assert np.all(np.diff(without) >= -REL * np.array(without[:-1]))
     assert without[-1] == pytest.approx(2 / ens.a, rel=REL)
     assert np.all(np.array(with_) <= np.array(without) * (1 + REL))
@@ -30,5 +30,5 @@ def test_mixture_with_matching_gamma_has_same_moments(ens):
     g = sim.batch_factor(ens.n, B)
     eta = 0.8 * sim.thresholds(ens, B).eta_exact
     a = sim.second_moments(ens, eta, B, 20)
-    b = sim.second_moments(ens, eta, None, 20, scheme="mixture", p=g)
+    b = sim.second_moments(ens, eta, sim.Sampling(scheme="mixture", p=g), 20)
     np.testing.assert_allclose(b, a, rtol=1e-10)

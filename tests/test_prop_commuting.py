@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
+from sim.nonlinear_toy import reference
 from strategies import batch_sizes, commuting_ensembles, one_d_ensembles
 from theory.numeric import max_stable_lr
 
@@ -29,7 +30,7 @@ def _directions(ens):
 def test_theorem_equals_exact_equals_formula(data, ens, scheme):
     """Commuting H_i: eta_theorem = eta_exact = min_j max_stable_lr(a_j, s_j, n, B) (1e-9)."""
     B = data.draw(batch_sizes(ens.n))
-    th = sim.thresholds(ens, B, scheme)
+    th = sim.thresholds(ens, sim.Sampling(B, scheme))
     h = _directions(ens)
     formula = np.min(max_stable_lr(h.mean(0), h.std(0), ens.n, B, scheme))
     assert th.eta_exact == pytest.approx(formula, rel=REL)
@@ -48,12 +49,14 @@ def test_box_is_only_necessary_in_1d(data, ens):
 
 
 def test_box_counterexample_toy():
-    """The toy minimum x = 1 (a = 2, s = 1.8, B = 1): eta_box = 1/1.8 = 0.5556 but
-    eta_exact = eta_theorem = 4/7.24 = 0.5525; at eta = 0.554 it is inside the box yet
-    mean-square unstable."""
+    """The toy minimum x = 1 (a = 2, s = 1.8, B = 1): eta_box = 1/s = 0.5556 but
+    eta_exact = eta_theorem = 2a/(a^2 + s^2) = 0.5525; at eta = 0.554 it is inside the
+    box yet mean-square unstable."""
+    ref = reference()
     ens = sim.toy()[1]
     th = sim.thresholds(ens, 1)
-    assert th.eta_box == pytest.approx(1 / 1.8, rel=1e-12)
-    assert th.eta_exact == pytest.approx(4 / 7.24, rel=1e-12)
+    assert th.eta_box == pytest.approx(1 / ref.s, rel=1e-12)
+    assert th.eta_exact == pytest.approx(ref.eta_mean_square, rel=1e-12)
+    assert ref.eta_mean_square < 0.554 < 1 / ref.s
     rep = sim.report(ens, 0.554, 1)
     assert rep.box and not rep.stable["exact"]

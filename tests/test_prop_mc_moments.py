@@ -15,22 +15,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
-from strategies import any_ensemble, batch_sizes, lr_ratios
+from strategies import any_ensemble, lr_ratios, samplings
 
 ESS_MIN = 500
 ROUND_OFF = 1e-20
 
 
 @given(data=st.data(), ens=any_ensemble(d=st.integers(1, 4), n=st.integers(2, 8)),
-       scheme=st.sampled_from(["without", "with", "mixture"]), ratio=lr_ratios(),
-       seed=st.integers(0, 2**31))
-def test_monte_carlo_matches_exact(data, ens, scheme, ratio, seed):
-    """|MC - exact| <= 5 SE for every step t <= 30 with ESS >= 1000."""
-    B = data.draw(batch_sizes(ens.n))
-    p = data.draw(st.floats(0.1, 1.0)) if scheme == "mixture" else None
-    eta = ratio * sim.thresholds(ens, B, scheme, p).eta_exact
-    res = sim.simulate(ens, eta, B, 30, 20000, seed, scheme=scheme, p=p)
-    exact = sim.second_moments(ens, eta, B, 30, scheme=scheme, p=p)
+       ratio=lr_ratios(), seed=st.integers(0, 2**31))
+def test_monte_carlo_matches_exact(data, ens, ratio, seed):
+    """|MC - exact| <= 5 SE for every step t <= 30 with ESS >= 500."""
+    smp = data.draw(samplings(ens.n))
+    eta = ratio * sim.thresholds(ens, smp).eta_exact
+    res = sim.simulate(ens, eta, smp, 30, 20000, seed)
+    exact = sim.second_moments(ens, eta, smp, 30)
     ok = (res.t >= 1) & (res.t <= res.reliable_until(ESS_MIN))
     assert ok[1], f"ESS below {ESS_MIN} after one step: {res.ess[:2]}"
     err = np.abs(res.mean_sq_norm[ok] - exact[ok])

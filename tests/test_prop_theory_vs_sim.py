@@ -27,7 +27,7 @@ def test_symbolic_operator_equals_apply_T(data, ens, scheme, eta):
         for k in range(d):
             E = np.zeros((d, d))
             E[j, k] = 1.0
-            got = sim.apply_T(ens, eta, B, E, scheme).reshape(-1, order="F")
+            got = sim.apply_T(ens, eta, sim.Sampling(B, scheme), E).reshape(-1, order="F")
             np.testing.assert_allclose(got, T @ E.reshape(-1, order="F"), atol=1e-10 * scale)
 
 
@@ -35,6 +35,6 @@ def test_symbolic_operator_equals_apply_T(data, ens, scheme, eta):
 def test_1d_threshold_theory_equals_sim(data, ens, scheme):
     """max_stable_lr(a, s, n, B) = sim.thresholds(...).eta_exact in 1-D (1e-9)."""
     B = data.draw(batch_sizes(ens.n))
-    want = sim.thresholds(ens, B, scheme).eta_exact
+    want = sim.thresholds(ens, sim.Sampling(B, scheme)).eta_exact
     got = max_stable_lr(ens.a, ens.s, ens.n, B, scheme)
     assert got == pytest.approx(want, rel=1e-9)

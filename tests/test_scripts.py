@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sim.nonlinear_toy import reference
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,14 +24,14 @@ def load_script(name):
 
 
 def test_derive_conditions(tmp_path):
-    """derive_conditions writes conditions.json/.md with the toy threshold 4/7.24."""
+    """derive_conditions writes conditions.json/.md with the toy threshold 2a/(a^2 + s^2)."""
     mod = load_script("derive_conditions")
     folder = mod.main(mod.Config(out=str(tmp_path), quiet=True))
     assert folder == tmp_path / "derive_conditions"
     for f in ("conditions.json", "conditions.md", "config.json", "meta.json"):
         assert (folder / f).is_file()
     data = json.loads((folder / "conditions.json").read_text())
-    assert data["toy"]["max_stable_lr"] == pytest.approx(4 / 7.24, rel=1e-12)
+    assert data["toy"]["max_stable_lr"] == pytest.approx(reference().eta_mean_square, rel=1e-12)
     assert "eta_max" in data["1-D conditions (without)"]
     assert not list(tmp_path.glob(".derive_conditions*")), "temporary folder left behind"
 
@@ -89,7 +91,9 @@ def test_toy_example_tiny(tmp_path):
               "escape_probability.png", "escape_times.png", "escape_times.pdf"):
         assert (folder / f).is_file(), f
     summary = (folder / "summary.md").read_text()
-    assert "| 0.5525 | 0.5525 |" in summary and "| 0.5595 | 0.5595 |" in summary
+    ref = reference()
+    for value in (ref.eta_mean_square, ref.eta_almost_sure):
+        assert f"| {value:.4f} | {value:.4f} |" in summary
     import numpy as np
 
     data = np.load(folder / "data.npz")
@@ -130,7 +134,8 @@ def test_reproduce_tiny(tmp_path):
     assert len(images) == 7
     for img in images:
         assert (tmp_path / img).is_file(), img
-    assert f"| {float(max_stable_lr(2.0, 1.8, 2, 1)):.4f} | 0.5525 |" in text
+    want = f"{reference().eta_mean_square:.4f}"
+    assert f"| {float(max_stable_lr(2.0, 1.8, 2, 1)):.4f} | {want} |" in text
     assert not list(tmp_path.glob(".*tmp*"))
 
 

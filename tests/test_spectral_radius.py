@@ -1,38 +1,41 @@
 """Claim: spectral_radius is rho of the dense Kronecker operator, and the thresholds
-are where rho(T) and the theorem's lambda_max cross 1 (THEORY.md section 4)."""
+are where rho(T) and the theorem's lambda_max cross 1 (docs/theory.md, section 4)."""
 
 import numpy as np
 import pytest
 
 import sim
 from oracles import batch_distribution, crossing, operator_bruteforce
+from sim import Sampling
+from sim.nonlinear_toy import reference
 from sim.stability import theorem_lambda
 
-CASES = [("without", 1, None), ("without", 2, None), ("with", 2, None), ("mixture", None, 0.5)]
+CASES = [Sampling(1), Sampling(2), Sampling(2, "with"), Sampling(scheme="mixture", p=0.5)]
 
 
-def _rho_dense(ens, eta, B, scheme, p):
-    T = operator_bruteforce(ens.dense, eta, batch_distribution(ens.n, B, scheme, p))
+def _rho_dense(ens, eta, smp):
+    T = operator_bruteforce(ens.dense, eta, batch_distribution(ens.n, smp.B, smp.scheme, smp.p))
     return np.abs(np.linalg.eigvals(T)).max(), T
 
 
-@pytest.mark.parametrize("scheme,B,p", CASES)
+@pytest.mark.parametrize("smp", CASES, ids=str)
 @pytest.mark.parametrize("d", [1, 2, 4])
 @pytest.mark.parametrize("ratio", [0.5, 1.5])
-def test_matches_dense_operator(scheme, B, p, d, ratio):
+def test_matches_dense_operator(smp, d, ratio):
     """rho(T) matrix-free equals max |eig| of the dense d^2 x d^2 operator (1e-10)."""
     ens = sim.wishart(4, d, 1, seed=d)
-    eta = ratio * sim.thresholds(ens, B, scheme, p).eta_exact
-    want, _ = _rho_dense(ens, eta, B, scheme, p)
-    got = sim.spectral_radius(ens, eta, B, scheme, p)
+    eta = ratio * sim.thresholds(ens, smp).eta_exact
+    want, _ = _rho_dense(ens, eta, smp)
+    got = sim.spectral_radius(ens, eta, smp)
     assert got.rho == pytest.approx(want, rel=1e-10)
+    assert got.log_rho == pytest.approx(np.log(want), rel=1e-10, abs=1e-12)
 
 
 def test_lanczos_branch_matches_dense():
     """Above DENSE_MAX_D the Lanczos result equals the dense eigenvalue (1e-10)."""
     ens = sim.wishart(5, 12, 2, seed=4, factors=True)
     eta = 0.8 / ens.a
-    want, _ = _rho_dense(ens, eta, 2, "without", None)
+    want, _ = _rho_dense(ens, eta, Sampling(2))
     got = sim.spectral_radius(ens, eta, 2)
     assert got.rho == pytest.approx(want, rel=1e-10)
     assert np.linalg.eigvalsh(got.eigenmatrix).min() > -1e-8  # PSD (Perron-Frobenius)
@@ -48,14 +51,14 @@ def test_eigenmatrix_is_psd_eigenvector():
     assert np.linalg.eigvalsh(res.eigenmatrix).min() > -1e-12
 
 
-@pytest.mark.parametrize("scheme,B,p", CASES)
+@pytest.mark.parametrize("smp", CASES, ids=str)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_thresholds_are_crossings(scheme, B, p, seed):
+def test_thresholds_are_crossings(smp, seed):
     """eta_exact is where rho(T) crosses 1 and eta_theorem where the theorem's
     lambda_max crosses 1, both to 1e-8 relative by bisection."""
     ens = sim.wishart(5, 3, 1, seed=seed)
-    th = sim.thresholds(ens, B, scheme, p)
-    rho = lambda e: sim.spectral_radius(ens, e, B, scheme, p).rho  # noqa: E731
+    th = sim.thresholds(ens, smp)
+    rho = lambda e: sim.spectral_radius(ens, e, smp).rho  # noqa: E731
     assert crossing(rho, 1e-6 * th.eta_gd, th.eta_gd) == pytest.approx(th.eta_exact, rel=1e-8)
     lam = lambda e: theorem_lambda(ens, e, th.gamma)  # noqa: E731
     assert crossing(lam, 1e-6 * th.eta_gd, th.eta_gd) == pytest.approx(th.eta_theorem,
@@ -83,12 +86,14 @@ def test_report_verdicts():
     below, above = sim.report(ens, 0.99 * th.eta_exact, 1), sim.report(ens, 1.01 * th.eta_exact, 1)
     assert below.stable["exact"] and not above.stable["exact"]
     assert below.stable["theorem"] and below.stable["gd"] and below.stable["box"]
-    assert sim.report(ens, 0.7, 1).rho == pytest.approx(1.7476, rel=1e-12)
+    assert sim.report(ens, 0.7, 1).rho == pytest.approx(reference().mean_square_07, rel=1e-12)
 
 
 def test_toy_threshold():
-    """Toy minimum x = 1, B = 1: eta_exact = eta_theorem = 4/7.24, eta_gd = 1."""
+    """Toy minimum x = 1, B = 1: eta_exact = eta_theorem = 2a/(a^2 + s^2) = 4/7.24,
+    eta_gd = 2/a = 1."""
+    ref = reference()
     th = sim.thresholds(sim.toy()[1], 1)
-    assert th.eta_exact == pytest.approx(4 / 7.24, rel=1e-12)
-    assert th.eta_theorem == pytest.approx(4 / 7.24, rel=1e-12)
-    assert th.eta_gd == pytest.approx(1.0, rel=1e-14)
+    assert th.eta_exact == pytest.approx(ref.eta_mean_square, rel=1e-12)
+    assert th.eta_theorem == pytest.approx(ref.eta_mean_square, rel=1e-12)
+    assert th.eta_gd == pytest.approx(ref.eta_gd, rel=1e-14)

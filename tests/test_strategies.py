@@ -14,6 +14,7 @@ from strategies import (
     one_d_ensembles,
     psd_matrices,
     rotations,
+    samplings,
     spectra,
     uniform_ensembles,
 )
@@ -99,9 +100,42 @@ def test_edge_cases_are_reached():
     assert find(lr_ratios(), lambda r: r > 1.1) > 1.1
 
 
-def test_strategies_importable_from_sim():
-    """Users import the same strategies from sim.testing."""
-    import sim.testing
+def test_import_sim_does_not_need_hypothesis():
+    """`import sim` (and running it) works where hypothesis is not installed: a fresh
+    interpreter that blocks hypothesis imports sim and simulates, while importing
+    sim.testing there fails with a message naming the test extra."""
+    import subprocess
+    import sys
 
-    assert sim.testing.ensembles is ensembles
-    assert isinstance(sim.from_hessians(np.eye(2)[None]), sim.Ensemble)
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'hypothesis' or name.startswith('hypothesis.'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sim\n"
+        "sim.simulate(sim.wishart(4, 2, 1), 0.1, 2, 3, 4, 0)\n"
+        "assert 'hypothesis' not in sys.modules\n"
+        "try:\n"
+        "    import sim.testing\n"
+        "except ImportError as exc:\n"
+        "    assert '.[test]' in str(exc), exc\n"
+        "    print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
+
+
+@given(st.data(), st.integers(2, 9))
+def test_samplings_are_valid(data, n):
+    """samplings(n) draws valid Sampling records for n samples, every requested scheme."""
+    from sim import Sampling
+    from sim.sampling import SCHEMES
+
+    smp = data.draw(samplings(n, SCHEMES))
+    assert isinstance(smp, Sampling) and smp.check(n) is smp
+    if smp.markov:
+        assert 0.0 <= smp.gamma(n) <= 1.0

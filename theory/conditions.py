@@ -85,10 +85,9 @@ class MomentumRecursion:
 
     Attributes
     ----------
-    state : tuple
-        ``(E x_t^2, E x_t x_{t-1}, E x_{t-1}^2)`` as symbols ``u, v, w``.
     matrix : sympy.Matrix
-        3x3 ``A`` with ``state_{t+1} = A state_t``.
+        3x3 ``A`` with ``s_{t+1} = A s_t`` for the state
+        ``s_t = (E x_t^2, E x_t x_{t-1}, E x_{t-1}^2)``.
     charpoly : sympy.Expr
         ``det(z I - A)``, monic cubic in ``z``.
     jury : tuple of sympy relations
@@ -100,7 +99,6 @@ class MomentumRecursion:
     """
 
     scheme: str
-    state: tuple
     matrix: sp.Matrix
     charpoly: sp.Expr
     jury: tuple
@@ -158,7 +156,7 @@ def momentum_recursion(scheme: str = "without", *, batch: bool = True) -> Moment
     threshold = _positive_root(poly.as_expr().subs(z, 1), eta)
     sub = (lambda e: e.subs(gamma, g)) if batch else (lambda e: e)
     return MomentumRecursion(
-        scheme, (u, v, w), A.applyfunc(sub), sub(poly.as_expr()),
+        scheme, A.applyfunc(sub), sub(poly.as_expr()),
         tuple(sub(j) for j in jury), sub(threshold), g,
     )
 

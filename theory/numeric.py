@@ -112,9 +112,15 @@ def max_stable_lr(a, s, n, B, scheme: str = "without", beta=0.0):
         raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
     g = np.asarray(batch_factor_value(n, B, scheme))
     a_arr, s_arr, g, beta_arr = np.broadcast_arrays(a_arr, s_arr, g, beta_arr)
+    # eta_max(a, s) = eta_max(a/c, s/c) / c: evaluate at unit scale (c a power of 2,
+    # so the division is exact) and the squares cannot overflow or underflow.
+    top = np.maximum(a_arr, s_arr)
+    with np.errstate(divide="ignore"):
+        c = np.where(top > 0, np.exp2(np.round(np.log2(np.where(top > 0, top, 1.0)))), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(_compile("momentum_eta_max")(a_arr, s_arr, g, beta_arr), dtype=float)
-    identity = (a_arr == 0) & (g * s_arr**2 == 0)
+        out = np.asarray(_compile("momentum_eta_max")(a_arr / c, s_arr / c, g, beta_arr),
+                         dtype=float) / c
+    identity = (a_arr == 0) & ((g == 0) | (s_arr == 0))
     out = np.where(identity, np.inf, out)
     return out[()] if out.ndim == 0 else out
 

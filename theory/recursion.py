@@ -136,16 +136,47 @@ def second_moment_recursion(scheme: str = "without") -> Recursion:
                      T_gamma, kron, C, D, tuple(terms))
 
 
+def _check_number(value, name: str, *, positive: bool = False) -> sp.Expr:
+    """A real number or a real sympy expression (symbols allowed); numbers must be
+    finite, and ``> 0`` when ``positive``."""
+    if isinstance(value, (bool, str)) or value is None:
+        raise TypeError(f"{name} must be a real number or sympy expression, got {value!r}")
+    try:
+        expr = sp.sympify(value)
+    except (sp.SympifyError, TypeError) as exc:
+        raise TypeError(f"{name} must be a real number or sympy expression, "
+                        f"got {value!r}") from exc
+    if expr.is_number:
+        if expr.is_real is not True or not expr.is_finite:
+            raise ValueError(f"{name} must be real and finite, got {value!r}")
+        if positive and not expr > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    return expr
+
+
 def _as_matrices(Hs) -> list[sp.Matrix]:
-    mats = [sp.Matrix(h) for h in Hs]
+    try:
+        mats = [sp.Matrix(h) for h in Hs]
+    except (TypeError, ValueError, sp.SympifyError) as exc:
+        raise TypeError("Hs must be a sequence of square matrices of real numbers") from exc
     if not mats:
         raise ValueError("Hs must hold at least one matrix")
     d = mats[0].shape[0]
+    if d == 0:
+        raise ValueError("Hs must hold d x d matrices with d >= 1, got d = 0")
     for i, m in enumerate(mats):
         if m.shape != (d, d):
             raise ValueError(f"Hs[{i}] has shape {m.shape}, expected {(d, d)}")
+        for entry in m:
+            _check_number(entry, f"Hs[{i}] entries")
         if m != m.T:
             raise ValueError(f"Hs[{i}] is not symmetric")
+        if m.is_symbolic():
+            continue
+        eigs = [complex(e) for e in m.evalf().eigenvals(multiple=True)]
+        scale = max([abs(e) for e in eigs] + [1e-300])
+        if min(e.real for e in eigs) < -1e-12 * scale:
+            raise ValueError(f"Hs[{i}] is not positive semi-definite")
     return mats
 
 
@@ -174,13 +205,19 @@ def second_moment_operator(Hs, eta_value, B_value=None, scheme: str = "without",
     rec = second_moment_recursion(scheme)
     mats = _as_matrices(Hs)
     n_value, d = len(mats), mats[0].shape[0]
-    subs = {eta: sp.sympify(eta_value), n: n_value}
+    subs = {eta: _check_number(eta_value, "eta_value", positive=True), n: n_value}
     if scheme == "mixture":
         if p_value is None:
             raise ValueError("p_value is required for scheme='mixture'")
-        subs[p] = sp.sympify(p_value)
+        pv = _check_number(p_value, "p_value")
+        if pv.is_number and not 0 <= pv <= 1:
+            raise ValueError(f"p_value must be in [0, 1], got {p_value!r}")
+        subs[p] = pv
     else:
-        if B_value is None or not 1 <= int(B_value) <= n_value:
+        if isinstance(B_value, bool) or not isinstance(B_value, (int, sp.Integer)) and not (
+                hasattr(B_value, "__index__")):
+            raise TypeError(f"B_value must be an integer, got {B_value!r}")
+        if not 1 <= int(B_value) <= n_value:
             raise ValueError(f"B_value must be an integer in [1, n={n_value}], got {B_value}")
         subs[B] = int(B_value)
     g = rec.gamma.subs(subs) if not (scheme == "without" and subs.get(B) == n_value) else 0

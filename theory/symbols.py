@@ -1,4 +1,4 @@
-"""The symbols of THEORY.md, spelled once.
+"""The symbols of ``docs/theory.md``, spelled once.
 
 Scalars are real and (where the math says so) positive, so that sympy can simplify
 square roots and sign conditions. Matrix-valued quantities in the second-moment
