@@ -73,8 +73,8 @@ def apply_scaled(unit: Ensemble, eta_unit: float, gamma: float, M: np.ndarray,
     ``(A/k) M (A/k) + (eta/k)^2 gamma N(M)`` (no overflow for ``k >= eta a``)."""
     A = np.eye(unit.d) / k - (eta_unit / k) * unit.H
     out = A @ M @ A
-    if gamma:
-        out += ((eta_unit / k) ** 2 * gamma) * noise_sandwich(unit, M)
+    if gamma and unit.a > 0:  # a = 0: every PSD H_i is 0, and so is the noise
+        out += ((eta_unit / k) * (eta_unit / k) * gamma) * noise_sandwich(unit, M)
     return out
 
 
@@ -175,7 +175,8 @@ def second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None, *,
         unstable runs give ``inf`` past ``1e308`` (finite on the log scale), never NaN.
     """
     log_tr, unit_mats = log_second_moments(ens, eta, sampling, steps, M0)
-    traces = log_tr if log else np.exp(log_tr)
+    with np.errstate(over="ignore"):
+        traces = log_tr if log else np.exp(log_tr)
     if not return_matrices:
         return traces
     with np.errstate(over="ignore", invalid="ignore"):

@@ -197,6 +197,9 @@ class ToyReference:
         ``E(1 - 0.7 h)^2`` and ``E log|1 - 0.7 h|``.
     basin : (float, float)
         :func:`basin_of_one`, where the dynamics around ``x = 1`` is exactly linear.
+    kinks : tuple of float
+        The four points where some ``f_i`` switches branch, ``x^2 = c_i (x - 1)^2``:
+        ``x = r/(r - 1)`` and ``x = r/(r + 1)`` for ``r = sqrt(c_i)``, sorted.
     """
 
     a: float
@@ -208,6 +211,7 @@ class ToyReference:
     mean_square_07: float
     lyapunov_07: float
     basin: tuple
+    kinks: tuple
 
 
 def reference() -> ToyReference:
@@ -218,7 +222,9 @@ def reference() -> ToyReference:
     return ToyReference(a=a, s=s, eta_gd=2 / a, eta_mean_square=2 * a / (a**2 + s**2),
                         eta_almost_sure=float(eta_as), eta_escape_min=1 / max(h1, h2),
                         mean_square_07=float(mean_square_multiplier(0.7)),
-                        lyapunov_07=float(lyapunov_at_one(0.7)), basin=basin_of_one())
+                        lyapunov_07=float(lyapunov_at_one(0.7)), basin=basin_of_one(),
+                        kinks=tuple(sorted(float(x) for r in np.sqrt(C)
+                                           for x in (r / (r - 1), r / (r + 1)))))
 
 
 __all__ = ["C", "ToyReference", "reference", "loss_terms", "grad_term", "basin_of_one",

@@ -265,7 +265,9 @@ class StabilityReport:
 def _theorem_scaled(unit: Ensemble, eta_u: float, gamma: float, k: float) -> float:
     """``lambda_max(T(I)) / k^2`` for a unit-scale ensemble."""
     A = np.eye(unit.d) / k - (eta_u / k) * unit.H
-    return float(np.linalg.eigvalsh(A @ A + (eta_u / k) ** 2 * gamma * unit.Sigma)[-1])
+    if unit.a == 0:  # every H_i = 0: T(I) = I
+        return float(np.linalg.eigvalsh(A @ A)[-1])
+    return float(np.linalg.eigvalsh(A @ A + (eta_u / k) * (eta_u / k) * gamma * unit.Sigma)[-1])
 
 
 def theorem_lambda(ens: Ensemble, eta: float, gamma: float) -> float:

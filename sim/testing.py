@@ -142,17 +142,19 @@ def batch_sizes(n: int) -> st.SearchStrategy:
 
 
 @st.composite
-def samplings(draw, n, schemes=MARKOV_SCHEMES) -> Sampling:
+def samplings(draw, n, schemes=MARKOV_SCHEMES, p=None) -> Sampling:
     """A :class:`~sim.Sampling` valid for ``n`` samples (a strategy or an integer):
-    a scheme from ``schemes``, ``B`` from :func:`batch_sizes`, ``p`` in ``[0, 1]`` for
-    the mixture, either ``drop_last`` for reshuffling."""
+    a scheme from ``schemes``, ``B`` from :func:`batch_sizes`, the mixture's ``p`` from
+    the strategy ``p`` (default any float in ``[0, 1]``), either ``drop_last`` for
+    reshuffling."""
     n = _value(draw, n)
     unknown = set(schemes) - set(SCHEMES)
     if unknown:
         raise ValueError(f"unknown schemes {sorted(unknown)}")
     scheme = draw(st.sampled_from(tuple(schemes)))
     if scheme == "mixture":
-        return Sampling(scheme="mixture", p=draw(st.floats(0.0, 1.0, **_floats)))
+        prob = draw(p if p is not None else st.floats(0.0, 1.0, **_floats))
+        return Sampling(scheme="mixture", p=prob)
     drop_last = draw(st.booleans()) if scheme == "reshuffle" else True
     return Sampling(draw(batch_sizes(n)), scheme, drop_last=drop_last)
 

@@ -57,7 +57,7 @@ def test_with_replacement_matches_enumeration(nv):
 
 
 def test_closed_forms():
-    """The derived expressions simplify to the closed forms of THEORY.md section 2."""
+    """The derived expressions simplify to the closed forms of docs/theory.md, section 2."""
     assert sp.simplify(theory.batch_factor("without") - (n - B) / (B * (n - 1))) == 0
     assert sp.simplify(theory.batch_factor("with") - 1 / B) == 0
     assert sp.simplify(theory.batch_factor("mixture") - p) == 0

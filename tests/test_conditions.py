@@ -1,5 +1,5 @@
 """Claim: the derived 1-D and heavy-ball thresholds are where the second-moment
-recursion's spectral radius crosses 1, and behave as THEORY.md section 4 states."""
+recursion's spectral radius crosses 1, and behave as docs/theory.md, section 4, states."""
 
 import numpy as np
 import pytest
@@ -80,9 +80,12 @@ def test_with_replacement_never_more_stable(a_v, s_v, Bv):
 
 
 def test_toy_threshold():
-    """The toy minimum x = 1 (a = 2, s = 1.8, n = 2, B = 1) has eta_max = 4/7.24 = 0.5525."""
-    assert max_stable_lr(2.0, 1.8, 2, 1) == pytest.approx(4 / 7.24, rel=1e-12)
-    assert round(float(max_stable_lr(2.0, 1.8, 2, 1)), 4) == 0.5525
+    """The toy minimum x = 1 (a = 2, s = 1.8, n = 2, B = 1) has eta_max = 2a/(a^2 + s^2),
+    the reference threshold (1e-12)."""
+    from sim.nonlinear_toy import reference
+
+    assert max_stable_lr(2.0, 1.8, 2, 1) == pytest.approx(reference().eta_mean_square,
+                                                          rel=1e-12)
 
 
 def test_broadcasting():

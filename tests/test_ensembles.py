@@ -1,5 +1,5 @@
 """Claim: ensembles hold valid per-sample Hessians and report H, Sigma, a, s as
-defined in THEORY.md section 1, whether stored dense or as factors."""
+defined in docs/theory.md, section 1, whether stored dense or as factors."""
 
 import numpy as np
 import pytest

@@ -1,6 +1,7 @@
 """Property 3: for d >= 2 the box's non-uniformity bound s <= 1/(eta sqrt(gamma)) is not
 necessary for mean-square stability: a seeded search finds ensembles with rho(T) < 1
-while eta sqrt(gamma) s > 1 (THEORY.md quotes up to about 1.08 for d = 3, n = 6, B = 1)."""
+while eta sqrt(gamma) s > 1 (docs/theory.md, section 4: about 1.08 to 1.17 for d = 3,
+n = 6, B = 1)."""
 
 import numpy as np
 from scipy.optimize import minimize

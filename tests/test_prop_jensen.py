@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 import sim
+from sim.nonlinear_toy import reference
 from strategies import any_ensemble, batch_sizes, lr_ratios
 
 
@@ -31,14 +32,19 @@ def _toy_lyapunov(eta):
     return 0.5 * (np.log(abs(1 - 0.2 * eta)) + np.log(abs(1 - 3.8 * eta)))
 
 
+REF = reference()
+
+
 def test_toy_thresholds_differ():
-    """Toy x = 1, B = 1: rho(T) = 1 at 0.5525, Lyapunov exponent = 0 at 0.5595; the
+    """Toy x = 1, B = 1: rho(T) = 1 at 0.5525, Lyapunov exponent = 0 at 0.5595 (the
+    reference formulas); the
     simulated exponent is negative at eta = 0.556 (mean-square unstable) and positive
     at 0.565 (95% intervals)."""
     ens = sim.toy()[1]
     eta_ms = sim.thresholds(ens, 1).eta_exact
     eta_as = brentq(_toy_lyapunov, 0.53, 0.6)
-    assert round(eta_ms, 4) == 0.5525 and round(eta_as, 4) == 0.5595
+    assert eta_ms == pytest.approx(REF.eta_mean_square, rel=1e-12)
+    assert eta_as == pytest.approx(REF.eta_almost_sure, rel=1e-10)
     assert (1 - 0.2 * eta_as) * (3.8 * eta_as - 1) == pytest.approx(1, rel=1e-12)
     between = sim.lyapunov_exponent(ens, 0.556, 1, steps=20000, paths=512, seed=1)
     beyond = sim.lyapunov_exponent(ens, 0.565, 1, steps=20000, paths=512, seed=2)

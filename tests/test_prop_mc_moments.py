@@ -25,7 +25,8 @@ ROUND_OFF = 1e-20
        ratio=lr_ratios(), seed=st.integers(0, 2**31))
 def test_monte_carlo_matches_exact(data, ens, ratio, seed):
     """|MC - exact| <= 5 SE for every step t <= 30 with ESS >= 500."""
-    smp = data.draw(samplings(ens.n))
+    # p >= 0.1: with rarer single-sample steps the one-step mean is carried by rare paths
+    smp = data.draw(samplings(ens.n, p=st.floats(0.1, 1.0)))
     eta = ratio * sim.thresholds(ens, smp).eta_exact
     res = sim.simulate(ens, eta, smp, 30, 20000, seed)
     exact = sim.second_moments(ens, eta, smp, 30)

@@ -1,4 +1,4 @@
-"""Claim: the nonlinear toy of THEORY.md section 5 is simulated with the exact
+"""Claim: the nonlinear toy of docs/theory.md, section 5, is simulated with the exact
 gradient of f, GD never leaves x = 1 for eta < 1, and SGD (B = 1) leaves it with
 probability 0 below the thresholds and 1 above them."""
 
@@ -9,7 +9,20 @@ from scipy.optimize import brentq
 import sim
 from sim import nonlinear_toy as toy
 
-KINKS = [-0.4625, 0.2403, 0.5796, 3.6427]
+REF = toy.reference()
+KINKS = REF.kinks
+
+
+def test_reference_matches_the_poster():
+    """The formulas of reference() give the numbers printed by Wu, Ma & E's poster (to
+    the digits printed): the one place the published values are typed."""
+    assert round(REF.eta_mean_square, 4) == 0.5525 and REF.eta_mean_square == 4 / 7.24
+    assert round(REF.eta_almost_sure, 4) == 0.5595
+    assert round(REF.mean_square_07, 4) == 1.7476 and round(REF.lyapunov_07, 3) == 0.178
+    assert (REF.a, REF.s, REF.eta_gd) == pytest.approx((2.0, 1.8, 1.0), rel=1e-15)
+    assert [round(k, 4) for k in KINKS] == [-0.4625, 0.2403, 0.5796, 3.6427]
+    for k in KINKS:  # each is a kink: both branches of some f_i agree there
+        assert min(abs(k**2 - c * (k - 1) ** 2) for c in toy.C) < 1e-12
 
 
 def _fd_grad(x, h=1e-6):
@@ -36,11 +49,10 @@ def test_step_is_exact_gradient(x):
 def test_linearisation_matches_the_ensemble():
     """At x = 1 the toy's multipliers give the exact theory of sim.toy(): E m^2 = rho(T)."""
     ens = sim.toy()[1]
-    for eta in (0.3, 0.5525, 0.7):
+    for eta in (0.3, REF.eta_mean_square, 0.7):
         assert toy.mean_square_multiplier(eta) == pytest.approx(
             sim.spectral_radius(ens, eta, 1).rho, rel=1e-12)
-    assert toy.mean_square_multiplier(0.7) == pytest.approx(1.7476, rel=1e-12)
-    assert toy.lyapunov_at_one(0.7) == pytest.approx(0.178, abs=5e-4)
+    assert sim.spectral_radius(ens, REF.eta_mean_square, 1).rho == pytest.approx(1.0, rel=1e-12)
 
 
 def test_thresholds_have_one_root_in_bracket():
@@ -53,13 +65,14 @@ def test_thresholds_have_one_root_in_bracket():
         for values in curves:
             signs = np.sign(values[np.isfinite(values)])
             assert np.count_nonzero(np.diff(signs[signs != 0])) == 1
-    assert brentq(lambda e: toy.lyapunov_at_one(e), 0.3, 1.5) == pytest.approx(0.5595, abs=1e-4)
+    assert brentq(lambda e: toy.lyapunov_at_one(e), 0.3, 1.5) == pytest.approx(
+        REF.eta_almost_sure, rel=1e-10)
 
 
 def test_basin():
     """The linear region around x = 1 is bounded by the kinks 0.5796 and 3.6427."""
     lo, hi = toy.basin_of_one()
-    assert lo == pytest.approx(KINKS[2], abs=1e-4) and hi == pytest.approx(KINKS[3], abs=1e-4)
+    assert lo == pytest.approx(KINKS[2], rel=1e-14) and hi == pytest.approx(KINKS[3], rel=1e-14)
 
 
 def test_escape_statistics():

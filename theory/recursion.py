@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 import sympy as sp
 from sympy.physics.quantum import TensorProduct
 
@@ -155,6 +156,13 @@ def _check_number(value, name: str, *, positive: bool = False) -> sp.Expr:
 
 
 def _as_matrices(Hs) -> list[sp.Matrix]:
+    try:
+        raw = [np.asarray(h, dtype=object) for h in Hs]
+    except (TypeError, ValueError) as exc:
+        raise TypeError("Hs must be a sequence of square matrices of real numbers") from exc
+    for i, h in enumerate(raw):
+        if any(isinstance(e, (str, bytes, complex)) for e in h.ravel()):
+            raise TypeError(f"Hs[{i}] entries must be real numbers or sympy expressions")
     try:
         mats = [sp.Matrix(h) for h in Hs]
     except (TypeError, ValueError, sp.SympifyError) as exc:
