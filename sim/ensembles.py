@@ -21,6 +21,10 @@ PSD_RTOL = 1e-10
 asymmetry up to ``PSD_RTOL * max |H_j|`` is allowed (and symmetrised)."""
 
 
+REDUCE_RTOL = 1e-13
+"""Relative cut of :meth:`Ensemble.reduced` (squared singular values of the factors)."""
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
     a.setflags(write=False)
@@ -191,6 +195,50 @@ class Ensemble:
         if self.unit is not self:
             return self.unit.s * self.scale
         return float(np.sqrt(max(np.linalg.eigvalsh(self.Sigma)[-1], 0.0)))
+
+    def reduced(self, rtol: float = REDUCE_RTOL) -> tuple[Ensemble, np.ndarray]:
+        """The exact reduction of the ensemble to ``range(H)``.
+
+        ``null(H)`` is the intersection of the ``null(H_i)`` (each ``H_i`` is PSD), so a
+        component of ``x`` there never moves and ``a``, ``s``, ``rho(T)`` and every
+        threshold are those of the ensemble restricted to ``range(H)``. With factors,
+        stack ``Phi = [G_1 ... G_n]`` (``d x n r``) and diagonalise its Gram matrix
+        ``Phi^T Phi = V Lambda V^T`` (for a network at a minimum, the empirical NTK Gram
+        matrix); the reduced factors are the column blocks of ``Lambda^{1/2} V^T`` and
+        the basis is ``U = Phi V Lambda^{-1/2}``, so that ``G_i = U G'_i``.
+
+        Parameters
+        ----------
+        rtol : float
+            Eigenvalues of the Gram matrix (dense: of ``H``) below ``rtol`` times the
+            largest are dropped (their directions carry at most that relative part of
+            ``H``).
+
+        Returns
+        -------
+        (Ensemble, ndarray (d, r'))
+            The reduced ensemble (factors ``(n, r', r)``, or dense ``(n, r', r')``) and
+            the orthonormal basis ``U`` of ``range(H)``.
+
+        Notes
+        -----
+        Factors: ``O(d (n r)^2 + (n r)^3)`` once; afterwards every operation costs what
+        it costs in dimension ``r' <= n r``, independent of ``d``.
+        """
+        if self.G is None:
+            h, Q = np.linalg.eigh(self.H)
+            keep = h > rtol * max(h[-1], 0.0)
+            U = Q[:, keep]
+            return Ensemble(Hs=U.T @ self.Hs @ U, name=f"{self.name} (reduced)"), _readonly(U)
+        n, d, r = self.G.shape
+        Phi = self.G.transpose(1, 0, 2).reshape(d, n * r)  # columns grouped by sample
+        lam, V = np.linalg.eigh(Phi.T @ Phi)
+        keep = lam > rtol * max(lam[-1], 0.0)
+        lam, V = lam[keep], V[:, keep]
+        R = np.sqrt(lam)[:, None] * V.T  # (r', n r)
+        G_red = R.reshape(len(lam), n, r).transpose(1, 0, 2)
+        U = (Phi @ V) / np.sqrt(lam)
+        return Ensemble(G=G_red, name=f"{self.name} (reduced)"), _readonly(U)
 
     def __repr__(self) -> str:
         kind = "dense" if self.Hs is not None else f"factors r={self.r}"

@@ -1,0 +1,20 @@
+"""Small fully connected networks, their training and the curvature of their minima.
+
+- :class:`MLP`: the network record, flat parameters laid out like PyTorch's Linear
+  layers, exact forward/reverse/forward-over-reverse derivatives;
+- :func:`train`, :func:`train_many`: GD/SGD/momentum on the linear engine's batch
+  sampler, many models at once on the CPU or the GPU;
+- :func:`curvature`: sharpness and non-uniformity by Lanczos; :func:`to_ensemble`: the
+  per-sample Hessians of a minimum as a :class:`sim.Ensemble` (reduced exactly to
+  ``range(H)``), ready for :func:`sim.thresholds` and :func:`sim.simulate`.
+
+The wing depends on the engine (:mod:`sim.ensembles`, :mod:`sim.sampling`,
+:mod:`sim.linear`), never the other way round. See ``docs/theory.md``, section 7.
+"""
+
+from sim.nets.curvature import Curvature, curvature, to_ensemble
+from sim.nets.mlp import MLP
+from sim.nets.training import ManyResult, TrainResult, train, train_many
+
+__all__ = ["MLP", "curvature", "Curvature", "to_ensemble", "train", "train_many",
+           "TrainResult", "ManyResult"]

@@ -1,0 +1,241 @@
+"""Numba kernels that train many small MLPs at once, one model per thread.
+
+The per-model training loop :func:`train_model` is one plain ``@njit`` function called
+by the CPU ``prange`` loop over models and by the CUDA kernel (one GPU thread per
+model), so the math exists once. Batches come from the linear engine's sampler
+(:func:`sim._kernels.sample_batch`) on the model's own xoroshiro128+ stream, so a model
+trained alone or among others, on the CPU or the GPU, sees the same batches.
+
+The gradient of a batch is accumulated sample by sample (forward pass, then backward
+pass into the gradient buffer), which needs work memory proportional to the widths
+only. For ReLU the derivative is read off the activation (``a > 0``), for tanh as
+``1 - a^2``, so only activations are stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from sim._kernels import FULL_BATCH, sample_batch
+
+RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+
+TrainArgs = namedtuple("TrainArgs", [
+    "theta",        # (M, p) parameters, updated in place
+    "vel",          # (M, p) heavy-ball velocity
+    "grad",         # (M, p) work: batch gradient
+    "widths",       # (L+1,) int64 layer sizes
+    "woff",         # (L,) int64 start of W_l in theta
+    "boff",         # (L,) int64 start of b_l in theta
+    "aoff",         # (L+1,) int64 start of layer l's activations in acts
+    "relu",         # bool: ReLU (else tanh)
+    "c",            # float: loss factor (2/K for "mean", 1 for "half")
+    "X",            # (n, in) inputs
+    "Y",            # (n, K) targets
+    "labels",       # (n,) int64 class labels for the accuracy (-1: none)
+    "scheme",       # (M,) int64 scheme codes
+    "n",            # int
+    "B",            # (M,) int64 batch sizes
+    "prob",         # (M,) float mixture probabilities
+    "drop_last",    # (M,) bool
+    "eta",          # (M,) float learning rates
+    "momentum",     # (M,) float heavy-ball momentum (PyTorch's convention)
+    "steps",        # int
+    "record_every",  # int
+    "loss_tol",     # float: stop once the full loss is <= loss_tol (-1: never)
+    "loss_bound",   # float: the run diverged when the full loss exceeds it (or is NaN)
+    "states",       # (M, 2) uint64 random streams
+    "IDX",          # (M, Bmax) work: batch indices
+    "PERM",         # (M, n or 1) work: reshuffling permutations
+    "POS",          # (M,) work: reshuffling cursors
+    "acts",         # (M, sum(widths)) work: activations of one sample
+    "delta",        # (M, 2, max(widths)) work: backward cotangents
+    "loss_curve",   # (M, R) output: full training loss at recorded steps (NaN after stop)
+    "acc_curve",    # (M, R) output: training accuracy at recorded steps
+    "steps_run",    # (M,) output
+    "status",       # (M,) output: RUNNING (ran out of steps), CONVERGED or DIVERGED
+])
+"""Arguments of every training kernel (CPU and CUDA)."""
+
+
+@njit(cache=True)
+def forward_sample(m, a, x_row):
+    """Activations of sample ``x_row`` for model ``m`` into ``a.acts[m]``; returns
+    nothing (the output layer is ``acts[aoff[L]:]``)."""
+    theta = a.theta[m]
+    acts = a.acts[m]
+    L = a.woff.shape[0]
+    w0 = a.widths[0]
+    for k in range(w0):
+        acts[a.aoff[0] + k] = a.X[x_row, k]
+    for l in range(L):
+        win = a.widths[l]
+        wout = a.widths[l + 1]
+        src = a.aoff[l]
+        dst = a.aoff[l + 1]
+        wo = a.woff[l]
+        bo = a.boff[l]
+        for j in range(wout):
+            z = theta[bo + j]
+            row = wo + j * win
+            for k in range(win):
+                z += theta[row + k] * acts[src + k]
+            if l < L - 1:
+                if a.relu:
+                    z = z if z > 0.0 else 0.0
+                else:
+                    z = math.tanh(z)
+            acts[dst + j] = z
+
+
+@njit(cache=True)
+def sample_loss(m, a, x_row):
+    """Per-sample loss ``(c/2) ||f(x) - y||^2`` and whether the argmax is the label
+    (after :func:`forward_sample`)."""
+    L = a.woff.shape[0]
+    K = a.widths[L]
+    out = a.aoff[L]
+    acts = a.acts[m]
+    total = 0.0
+    best = 0
+    for k in range(K):
+        r = acts[out + k] - a.Y[x_row, k]
+        total += r * r
+        if acts[out + k] > acts[out + best]:
+            best = k
+    return 0.5 * a.c * total, best == a.labels[x_row]
+
+
+@njit(cache=True)
+def backward_sample(m, a, x_row, weight):
+    """Add ``weight * grad of (c/2)||f(x) - y||^2`` to ``a.grad[m]`` (after
+    :func:`forward_sample` on the same sample)."""
+    theta = a.theta[m]
+    grad = a.grad[m]
+    acts = a.acts[m]
+    L = a.woff.shape[0]
+    K = a.widths[L]
+    cur = a.delta[m, 0]
+    nxt = a.delta[m, 1]
+    out = a.aoff[L]
+    for k in range(K):
+        cur[k] = weight * a.c * (acts[out + k] - a.Y[x_row, k])
+    for l in range(L - 1, -1, -1):
+        win = a.widths[l]
+        wout = a.widths[l + 1]
+        src = a.aoff[l]
+        wo = a.woff[l]
+        bo = a.boff[l]
+        for j in range(wout):
+            g = cur[j]
+            grad[bo + j] += g
+            row = wo + j * win
+            for k in range(win):
+                grad[row + k] += g * acts[src + k]
+        if l > 0:
+            for k in range(win):
+                s = 0.0
+                for j in range(wout):
+                    s += cur[j] * theta[wo + j * win + k]
+                h = acts[src + k]
+                if a.relu:
+                    s = s if h > 0.0 else 0.0
+                else:
+                    s *= 1.0 - h * h
+                nxt[k] = s
+            tmp = cur
+            cur = nxt
+            nxt = tmp
+
+
+@njit(cache=True)
+def full_loss(m, a):
+    """Training loss and accuracy of model ``m`` on all ``n`` samples."""
+    total = 0.0
+    hits = 0
+    for i in range(a.n):
+        forward_sample(m, a, i)
+        li, hit = sample_loss(m, a, i)
+        total += li
+        hits += hit
+    return total / a.n, hits / a.n
+
+
+@njit(cache=True)
+def record(m, a, t):
+    """Record loss and accuracy at step ``t``; return the new status."""
+    loss, acc = full_loss(m, a)
+    if t % a.record_every == 0:
+        a.loss_curve[m, t // a.record_every] = loss
+        a.acc_curve[m, t // a.record_every] = acc
+    if not loss <= a.loss_bound:  # NaN compares false
+        return DIVERGED
+    if loss <= a.loss_tol:
+        return CONVERGED
+    return RUNNING
+
+
+@njit(cache=True)
+def train_model(m, a):
+    """Train model ``m`` for up to ``a.steps`` steps (shared by CPU and CUDA)."""
+    p = a.theta.shape[1]
+    theta = a.theta[m]
+    vel = a.vel[m]
+    grad = a.grad[m]
+    idx = a.IDX[m]
+    perm = a.PERM[m]
+    for j in range(perm.shape[0]):
+        perm[j] = j
+    a.POS[m] = a.n  # forces a shuffle before the first reshuffling batch
+    for r in range(a.loss_curve.shape[1]):
+        a.loss_curve[m, r] = np.nan
+        a.acc_curve[m, r] = np.nan
+    status = record(m, a, 0)
+    t = 0
+    while status == RUNNING and t < a.steps:
+        t += 1
+        count = sample_batch(a.states, m, a.scheme[m], a.n, a.B[m], a.prob[m], a.drop_last[m],
+                             idx, perm, a.POS)
+        for j in range(p):
+            grad[j] = 0.0
+        if count == FULL_BATCH:
+            for i in range(a.n):
+                forward_sample(m, a, i)
+                backward_sample(m, a, i, 1.0 / a.n)
+        else:
+            for b in range(count):
+                forward_sample(m, a, idx[b])
+                backward_sample(m, a, idx[b], 1.0 / count)
+        mu = a.momentum[m]
+        lr = a.eta[m]
+        for j in range(p):
+            v = mu * vel[j] + grad[j]
+            vel[j] = v
+            theta[j] -= lr * v
+        if t % a.record_every == 0 or t == a.steps:
+            status = record(m, a, t)
+    a.steps_run[m] = t
+    a.status[m] = status
+
+
+@njit(cache=True)
+def draw_batches(states, scheme, n, B, prob, drop_last, IDX, CNT):
+    """Fill ``IDX[t, :CNT[t]]`` with the batches of steps ``1..len(CNT)`` from stream
+    0 of ``states``: the draws :func:`train_model` makes (``CNT[t] = -1``: all ``n``)."""
+    perm = np.arange(n)
+    pos = np.full(1, n)
+    for t in range(CNT.shape[0]):
+        CNT[t] = sample_batch(states, 0, scheme, n, B, prob, drop_last, IDX[t], perm, pos)
+
+
+def _models_loop(a):
+    for m in prange(a.theta.shape[0]):
+        train_model(m, a)
+
+
+train_models_parallel = njit(parallel=True, cache=True)(_models_loop)
+train_models_serial = njit(cache=True)(_models_loop)

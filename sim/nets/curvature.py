@@ -1,0 +1,203 @@
+"""The curvature of a trained network: sharpness, non-uniformity and the per-sample
+Hessian ensemble of a minimum (``docs/theory.md``, section 7).
+
+At a zero-loss minimum the per-sample Hessians are ``H_i = c J_i^T J_i`` exactly, so
+the whole linear engine (:mod:`sim.stability`, :mod:`sim.linear`) applies to a trained
+network through :func:`to_ensemble`. Off the minimum the exact per-sample Hessian adds
+the residual term ``c sum_k r_ik Hess f_k(x_i)``; :func:`curvature` with
+``kind="exact"`` measures with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from sim._validate import check_choice, check_int, check_positive
+from sim.ensembles import Ensemble
+from sim.nets.mlp import MLP
+
+JACOBIAN_BUDGET = 2**27
+"""Largest ``n K p`` (float64 entries, 1 GiB) for which :func:`curvature` forms the
+per-sample Jacobians explicitly; above it every product is a batched JVP/VJP."""
+
+METHODS = ("auto", "explicit", "matrix_free")
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """Sharpness and non-uniformity of a network at ``theta``.
+
+    Attributes
+    ----------
+    a : float
+        ``lambda_max(H)``.
+    s : float
+        ``sqrt(lambda_max(Sigma))`` (0 if that eigenvalue is negative by round-off).
+    a_residual, s_residual : float
+        ``||H v - a v||`` and ``||Sigma w - s^2 w||`` of the returned unit eigenvectors:
+        the accuracy of the Lanczos eigenpairs.
+    matvecs : int
+        Products with ``H`` and ``Sigma`` (each a pass over the data).
+    kind : {"gauss_newton", "exact"}
+    method : {"explicit", "matrix_free"}
+    loss : float
+        The loss at ``theta`` (0 at an interpolating minimum).
+    """
+
+    a: float
+    s: float
+    a_residual: float
+    s_residual: float
+    matvecs: int
+    kind: str
+    method: str
+    loss: float
+
+
+class _Operators:
+    """``v -> H v`` and ``v -> Sigma v`` of one network, data set and kind."""
+
+    def __init__(self, net: MLP, theta, X, Y, kind: str, method: str):
+        self.net, self.theta, self.X, self.Y, self.kind = net, theta, X, Y, kind
+        self.n, self.c = len(X), net.c
+        self.count = 0
+        self.J = None
+        if method == "explicit":
+            self.J = net.jacobians(theta, X)  # (n, K, p)
+            self.gram = np.einsum("ikp,ilp->ikl", self.J, self.J)  # J_i J_i^T
+            if kind == "exact":
+                raise ValueError("kind='exact' has no explicit form: use method='matrix_free'")
+
+    def H(self, v):
+        self.count += 1
+        return self._H(v)
+
+    def _H(self, v):
+        if self.J is not None:
+            return (self.c / self.n) * np.einsum("ikp,ik->p", self.J, self.J @ v)
+        return self.net.hvp(self.theta, self.X, self.Y, v, self.kind)
+
+    def sum_sq(self, v):
+        """``(1/n) sum_i H_i (H_i v)`` with per-sample Hessians ``H_i``."""
+        if self.J is not None:
+            u = np.einsum("ikl,il->ik", self.gram, self.J @ v)
+            return (self.c**2 / self.n) * np.einsum("ikp,ik->p", self.J, u)
+        if self.kind == "gauss_newton":
+            u = self.net.jvp(self.theta, self.X, v)
+            # H_i H_i v = c^2 J_i^T (J_i J_i^T) J_i v; the Gram product J_i (J_i^T u_i)
+            # is one VJP and one JVP on sample i alone.
+            w = np.stack([self.net.jvp(self.theta, self.X[i:i + 1],
+                                       self.net.vjp(self.theta, self.X[i:i + 1], u[i:i + 1]))[0]
+                          for i in range(self.n)])
+            return (self.c**2 / self.n) * self.net.vjp(self.theta, self.X, w)
+        out = np.zeros_like(v)
+        for i in range(self.n):  # exact per-sample Hessians: H_i = n * hvp on sample i
+            Xi, Yi = self.X[i:i + 1], self.Y[i:i + 1]
+            hv = self.net.hvp(self.theta, Xi, Yi, v, "exact")
+            out += self.net.hvp(self.theta, Xi, Yi, hv, "exact")
+        return out / self.n
+
+    def Sigma(self, v):
+        self.count += 1
+        return self.sum_sq(v) - self._H(self._H(v))
+
+
+def _top(apply, p: int, tol: float, seed: int):
+    """Largest eigenvalue of a symmetric ``p x p`` operator, its unit eigenvector and
+    the residual ``||A v - lambda v||``."""
+    if p == 1:
+        v = np.ones(1)
+        lam = float(apply(v)[0])
+        return lam, v, 0.0
+    op = LinearOperator((p, p), matvec=apply, dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(p)
+    if p <= 3:
+        A = np.column_stack([apply(e) for e in np.eye(p)])
+        w, V = np.linalg.eigh(0.5 * (A + A.T))
+        lam, v = w[-1], V[:, -1]
+    else:
+        w, V = eigsh(op, k=1, which="LA", tol=tol, v0=v0, ncv=min(p - 1, 24))
+        lam, v = w[0], V[:, 0]
+    v = v / np.linalg.norm(v)
+    return float(lam), v, float(np.linalg.norm(apply(v) - lam * v))
+
+
+def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e-8, *,
+              method: str = "auto", seed: int = 0) -> Curvature:
+    """Sharpness ``a = lambda_max(H)`` and non-uniformity ``s = sqrt(lambda_max(Sigma))``
+    of the loss of ``net`` at ``theta`` on ``(X, Y)``, by Lanczos.
+
+    Parameters
+    ----------
+    net : MLP
+    theta : ndarray (p,)
+    X, Y : ndarray (n, K_in), (n, K)
+    kind : {"gauss_newton", "exact"}
+        Per-sample Hessians ``c J_i^T J_i`` (exact at a zero-loss minimum) or the exact
+        per-sample Hessians (with the residual term; matrix-free only).
+    tol : float
+        Relative tolerance of the Lanczos eigenvalues (``scipy.sparse.linalg.eigsh``).
+    method : {"auto", "explicit", "matrix_free"}
+        ``explicit`` forms the per-sample Jacobians ``(n, K, p)`` once; ``matrix_free``
+        uses JVPs and VJPs only. ``auto`` is explicit when ``n K p`` is at most
+        :data:`JACOBIAN_BUDGET` and ``kind="gauss_newton"``. Both give the same numbers.
+    seed : int
+        Start vector of Lanczos.
+
+    Notes
+    -----
+    Explicit: ``O(n K p)`` per product with ``H`` or ``Sigma``; matrix-free ``Sigma``
+    costs one JVP/VJP pair per sample (``kind="gauss_newton"``) or two per-sample
+    Hessian-vector products per sample (``kind="exact"``).
+    """
+    check_choice(kind, "kind", ("gauss_newton", "exact"))
+    check_choice(method, "method", METHODS)
+    tol = check_positive(tol, "tol")
+    seed = check_int(seed, "seed", 0)
+    X = net._X(X)
+    Y = net._Y(Y, len(X))
+    theta = net._theta(theta)
+    if method == "auto":
+        small = len(X) * net.n_outputs * net.n_params <= JACOBIAN_BUDGET
+        method = "explicit" if small and kind == "gauss_newton" else "matrix_free"
+    ops = _Operators(net, theta, X, Y, kind, method)
+    a, _, a_res = _top(ops.H, net.n_params, tol, seed)
+    lam, _, s_res = _top(ops.Sigma, net.n_params, tol, seed + 1)
+    return Curvature(a=a, s=float(np.sqrt(max(lam, 0.0))), a_residual=a_res,
+                     s_residual=s_res, matvecs=ops.count, kind=kind, method=method,
+                     loss=net.loss(theta, X, Y))
+
+
+def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | None = None):
+    """The per-sample Hessians ``H_i = c J_i^T J_i`` of ``net`` at ``theta`` as an
+    :class:`~sim.Ensemble` with factors ``G_i = sqrt(c) J_i^T`` (``(n, p, K)``).
+
+    These are the exact per-sample Hessians of an interpolating (zero-loss) minimum,
+    where the residual term vanishes; elsewhere they are the Gauss-Newton part, and
+    ``curvature(kind="exact")`` measures the gap.
+
+    Parameters
+    ----------
+    reduce : bool, optional
+        Return the exact reduction to ``range(H)`` (:meth:`Ensemble.reduced`), of
+        dimension at most ``n K`` with every spectral quantity unchanged. Default: when
+        ``p > n K``.
+
+    Returns
+    -------
+    Ensemble
+    """
+    theta = net._theta(theta)
+    X = net._X(X)
+    n, K, p = len(X), net.n_outputs, net.n_params
+    G = np.sqrt(net.c) * net.jacobians(theta, X).transpose(0, 2, 1)  # (n, p, K)
+    ens = Ensemble(G=G, name=name or f"{net!r} at theta, n={n}")
+    if reduce is None:
+        reduce = p > n * K
+    return ens.reduced()[0] if reduce else ens
+
+
+__all__ = ["Curvature", "curvature", "to_ensemble", "JACOBIAN_BUDGET"]

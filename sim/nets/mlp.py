@@ -1,0 +1,324 @@
+"""Fully connected networks with exact derivatives: the :class:`MLP` record.
+
+Parameters are one flat float64 vector, layer by layer ``W_l`` (shape ``(out, in)``,
+row-major, like ``torch.nn.Linear.weight``) then ``b_l``, so a PyTorch ``state_dict``
+of Linear layers loads with :meth:`MLP.flatten` and no conversion. Hidden layers
+apply the activation, the output layer is linear.
+
+Every derivative is computed in closed form, vectorised over samples (``docs/theory.md``,
+section 7): per-sample Jacobians by reverse mode with one seed per output, ``J v`` by
+forward mode, ``J^T U`` by reverse mode, and the exact Hessian-vector product by
+forward-over-reverse (the tangent of the backward pass).
+
+Losses: ``"mean"`` is PyTorch's ``MSELoss`` (mean over samples and outputs),
+``f = (1/(n K)) sum ||r_i||^2``, per-sample factor ``c = 2/K``; ``"half"`` is
+``f = (1/n) sum 1/2 ||r_i||^2``, ``c = 1``. Then the per-sample Gauss-Newton Hessian
+is ``c J_i^T J_i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from sim._validate import check_choice, check_int, check_real, check_seed, real_array
+
+ACTIVATIONS = ("relu", "tanh")
+LOSSES = ("mean", "half")
+INITS = ("torch", "kaiming")
+
+
+def _act(name: str, Z: np.ndarray):
+    """Activation, first and second derivative at ``Z``."""
+    if name == "relu":
+        on = (Z > 0).astype(Z.dtype)
+        return Z * on, on, np.zeros_like(Z)
+    T = np.tanh(Z)
+    d1 = 1.0 - T * T
+    return T, d1, -2.0 * T * d1
+
+
+@dataclass(frozen=True, init=False)
+class MLP:
+    """A fully connected network ``widths[0] -> ... -> widths[-1]``.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Layer sizes including the input and output sizes (at least two, each ``>= 1``).
+    activation : {"relu", "tanh"}
+        Applied after every hidden layer.
+    loss : {"mean", "half"}
+        Squared-loss convention (see the module docstring); stored as
+        :attr:`loss_kind` (``net.loss(theta, X, Y)`` evaluates the loss).
+    """
+
+    widths: tuple
+    activation: str
+    loss_kind: str
+
+    def __init__(self, widths, activation: str = "relu", loss: str = "mean"):
+        try:
+            widths = tuple(widths)
+        except TypeError as exc:
+            raise TypeError(f"widths must be a sequence of integers, got {widths!r}") from exc
+        if len(widths) < 2:
+            raise ValueError(f"widths must hold at least input and output sizes, got {widths}")
+        object.__setattr__(self, "widths",
+                           tuple(check_int(w, f"widths[{i}]") for i, w in enumerate(widths)))
+        object.__setattr__(self, "activation", check_choice(activation, "activation",
+                                                            ACTIVATIONS))
+        object.__setattr__(self, "loss_kind", check_choice(loss, "loss", LOSSES))
+
+    def __repr__(self) -> str:
+        return f"MLP(widths={self.widths}, activation={self.activation!r}, loss={self.loss_kind!r})"
+
+    # ------------------------------------------------------------------ layout
+    @cached_property
+    def shapes(self) -> tuple:
+        """``((out, in), ...)`` of the weight matrices."""
+        return tuple((o, i) for i, o in zip(self.widths[:-1], self.widths[1:], strict=True))
+
+    @cached_property
+    def offsets(self) -> tuple:
+        """``(start_W, start_b, end)`` of each layer in the flat vector."""
+        out, pos = [], 0
+        for o, i in self.shapes:
+            out.append((pos, pos + o * i, pos + o * i + o))
+            pos += o * i + o
+        return tuple(out)
+
+    @property
+    def n_params(self) -> int:
+        return self.offsets[-1][2]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.widths[0]
+
+    @property
+    def c(self) -> float:
+        """Per-sample Gauss-Newton factor: ``H_i = c J_i^T J_i`` at a zero-loss minimum."""
+        return 2.0 / self.n_outputs if self.loss_kind == "mean" else 1.0
+
+    def unflatten(self, theta) -> list:
+        """``[(W_1, b_1), ...]`` as views of ``theta`` (``W_l`` of shape ``(out, in)``)."""
+        theta = self._theta(theta)
+        return [(theta[w:b].reshape(shape), theta[b:e])
+                for (w, b, e), shape in zip(self.offsets, self.shapes, strict=True)]
+
+    def flatten(self, layers) -> np.ndarray:
+        """The flat vector of ``[(W_1, b_1), ...]`` (for instance the arrays of a PyTorch
+        ``state_dict`` of Linear layers, in order)."""
+        layers = list(layers)
+        if len(layers) != len(self.shapes):
+            raise ValueError(f"layers must hold {len(self.shapes)} (W, b) pairs, "
+                             f"got {len(layers)}")
+        parts = []
+        for k, ((W, b), shape) in enumerate(zip(layers, self.shapes, strict=True)):
+            W, b = real_array(W, f"layers[{k}][0]"), real_array(b, f"layers[{k}][1]")
+            if W.shape != shape or b.shape != (shape[0],):
+                raise ValueError(f"layer {k} must have W {shape} and b ({shape[0]},), got "
+                                 f"{W.shape} and {b.shape}")
+            parts += [W.ravel(), b]
+        return np.concatenate(parts)
+
+    def init(self, seed: int, scheme: str = "torch", scale: float = 1.0) -> np.ndarray:
+        """Random parameters.
+
+        Parameters
+        ----------
+        seed : int
+        scheme : {"torch", "kaiming"}
+            ``"torch"``: PyTorch's default ``nn.Linear`` initialisation,
+            ``W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; ``"kaiming"``: Kaiming normal,
+            ``W ~ N(0, 2/fan_in)``, ``b = 0``.
+        scale : float
+            Multiplies every parameter (large initialisations are a knob in the
+            literature).
+        """
+        rng = np.random.default_rng(check_seed(seed))
+        check_choice(scheme, "scheme", INITS)
+        scale = check_real(scale, "scale")
+        layers = []
+        for o, i in self.shapes:
+            if scheme == "torch":
+                bound = 1.0 / np.sqrt(i)
+                layers.append((rng.uniform(-bound, bound, (o, i)), rng.uniform(-bound, bound, o)))
+            else:
+                layers.append((rng.standard_normal((o, i)) * np.sqrt(2.0 / i), np.zeros(o)))
+        return scale * self.flatten(layers)
+
+    # ------------------------------------------------------------------ checks
+    def _theta(self, theta) -> np.ndarray:
+        theta = real_array(theta, "theta", 1)
+        if theta.shape != (self.n_params,):
+            raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
+        return theta
+
+    def _X(self, X) -> np.ndarray:
+        X = real_array(X, "X", 2)
+        if X.shape[1] != self.n_inputs:
+            raise ValueError(f"X must have {self.n_inputs} columns, got shape {X.shape}")
+        return X
+
+    def _Y(self, Y, n: int) -> np.ndarray:
+        Y = real_array(Y, "Y", 2)
+        if Y.shape != (n, self.n_outputs):
+            raise ValueError(f"Y must have shape ({n}, {self.n_outputs}), got {Y.shape}")
+        return Y
+
+    def _v(self, v) -> np.ndarray:
+        v = real_array(v, "v", 1)
+        if v.shape != (self.n_params,):
+            raise ValueError(f"v must have shape ({self.n_params},), got {v.shape}")
+        return v
+
+    # ------------------------------------------------------------------ passes
+    def _forward(self, layers, X):
+        """Pre-activations ``Z_l``, activations ``A_l`` (``A_0 = X``) and derivatives."""
+        A, Zs, D1, D2 = [X], [], [], []
+        for k, (W, b) in enumerate(layers):
+            Z = A[-1] @ W.T + b
+            Zs.append(Z)
+            if k < len(layers) - 1:
+                a, d1, d2 = _act(self.activation, Z)
+                A.append(a)
+                D1.append(d1)
+                D2.append(d2)
+        return Zs, A, D1, D2
+
+    def forward(self, theta, X) -> np.ndarray:
+        """Outputs ``f(X; theta)``, shape ``(n, K)``."""
+        Zs, _, _, _ = self._forward(self.unflatten(theta), self._X(X))
+        return Zs[-1]
+
+    def residuals(self, theta, X, Y) -> np.ndarray:
+        X = self._X(X)
+        return self.forward(theta, X) - self._Y(Y, len(X))
+
+    def loss(self, theta, X, Y) -> float:
+        """``(1/(n K)) sum ||r_i||^2`` (``"mean"``) or ``(1/n) sum 1/2 ||r_i||^2``."""
+        r = self.residuals(theta, X, Y)
+        return float(self.c / 2 * np.sum(r * r) / len(r))
+
+    def _backward(self, layers, A, D1, G):
+        """Reverse pass from output cotangents ``G`` ``(n, K)``: the flat ``sum_i J_i^T G_i``."""
+        grads = [None] * len(layers)
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            grads[k] = (G.T @ A[k], G.sum(axis=0))
+            if k:
+                G = (G @ W) * D1[k - 1]
+        return np.concatenate([x for gW, gb in grads for x in (gW.ravel(), gb)])
+
+    def vjp(self, theta, X, U) -> np.ndarray:
+        """``sum_i J_i^T U_i``, shape ``(p,)``, for cotangents ``U`` of shape ``(n, K)``."""
+        layers = self.unflatten(theta)
+        X = self._X(X)
+        U = real_array(U, "U", 2)
+        if U.shape != (len(X), self.n_outputs):
+            raise ValueError(f"U must have shape ({len(X)}, {self.n_outputs}), got {U.shape}")
+        _, A, D1, _ = self._forward(layers, X)
+        return self._backward(layers, A, D1, U)
+
+    def gradient(self, theta, X, Y) -> np.ndarray:
+        """Gradient of :meth:`loss`, shape ``(p,)``: ``sum_i J_i^T (c/n) r_i``."""
+        layers = self.unflatten(theta)
+        X = self._X(X)
+        Y = self._Y(Y, len(X))
+        Zs, A, D1, _ = self._forward(layers, X)
+        return self._backward(layers, A, D1, (self.c / len(X)) * (Zs[-1] - Y))
+
+    def _tangent(self, layers, dlayers, A, D1):
+        """Forward-mode tangents ``dZ_l`` and ``dA_l`` along ``dlayers``."""
+        dA, dZs = [np.zeros_like(A[0])], []
+        for k, ((W, _), (dW, db)) in enumerate(zip(layers, dlayers, strict=True)):
+            dZ = dA[-1] @ W.T + A[k] @ dW.T + db
+            dZs.append(dZ)
+            if k < len(layers) - 1:
+                dA.append(D1[k] * dZ)
+        return dZs, dA
+
+    def jvp(self, theta, X, v) -> np.ndarray:
+        """``J_i v`` for every sample, shape ``(n, K)`` (one forward-mode pass)."""
+        layers = self.unflatten(theta)
+        X = self._X(X)
+        _, A, D1, _ = self._forward(layers, X)
+        dZs, _ = self._tangent(layers, self.unflatten(self._v(v)), A, D1)
+        return dZs[-1]
+
+    def jacobians(self, theta, X) -> np.ndarray:
+        """Per-sample Jacobians ``J_i = d f(x_i) / d theta``, shape ``(n, K, p)``.
+
+        Notes
+        -----
+        Reverse mode with the ``K`` output seeds at once; memory ``O(n K p)``.
+        """
+        layers = self.unflatten(theta)
+        X = self._X(X)
+        n, K = len(X), self.n_outputs
+        _, A, D1, _ = self._forward(layers, X)
+        J = np.empty((n, K, self.n_params))
+        G = np.broadcast_to(np.eye(K), (n, K, K)).copy()  # (sample, seed, unit)
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            w, b, e = self.offsets[k]
+            J[:, :, w:b] = (G[:, :, :, None] * A[k][:, None, None, :]).reshape(n, K, -1)
+            J[:, :, b:e] = G
+            if k:
+                G = (G @ W) * D1[k - 1][:, None, :]
+        return J
+
+    def hvp(self, theta, X, Y, v, kind: str = "exact") -> np.ndarray:
+        """Hessian of :meth:`loss` times ``v``, shape ``(p,)``.
+
+        Parameters
+        ----------
+        kind : {"exact", "gauss_newton"}
+            ``"exact"``: forward-over-reverse, the tangent of the gradient along ``v``
+            (includes the residual term ``(c/n) sum_ik r_ik Hess f_k(x_i) v``);
+            ``"gauss_newton"``: ``(c/n) sum_i J_i^T J_i v``, which equals the exact
+            product at a zero-loss minimum.
+        """
+        check_choice(kind, "kind", ("exact", "gauss_newton"))
+        layers = self.unflatten(theta)
+        X = self._X(X)
+        Y = self._Y(Y, len(X))
+        dlayers = self.unflatten(self._v(v))
+        scale = self.c / len(X)
+        Zs, A, D1, D2 = self._forward(layers, X)
+        dZs, dA = self._tangent(layers, dlayers, A, D1)
+        if kind == "gauss_newton":
+            return self._backward(layers, A, D1, scale * dZs[-1])
+        G, dG = scale * (Zs[-1] - Y), scale * dZs[-1]
+        out = [None] * len(layers)
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            dW, _ = dlayers[k]
+            out[k] = (dG.T @ A[k] + G.T @ dA[k], dG.sum(axis=0))
+            if k:
+                gA, dgA = G @ W, dG @ W + G @ dW
+                G, dG = gA * D1[k - 1], dgA * D1[k - 1] + gA * D2[k - 1] * dZs[k - 1]
+        return np.concatenate([x for gW, gb in out for x in (gW.ravel(), gb)])
+
+    def predict(self, theta, X) -> np.ndarray:
+        """Class predictions ``argmax_k f_k(x_i)``."""
+        return np.argmax(self.forward(theta, X), axis=1)
+
+    def accuracy(self, theta, X, labels) -> float:
+        """Fraction of samples whose prediction equals ``labels`` (integers, or one-hot
+        targets ``(n, K)`` read by their argmax)."""
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            labels = np.argmax(labels, axis=1)
+        return float(np.mean(self.predict(theta, X) == labels))
+
+
+__all__ = ["MLP", "ACTIVATIONS", "LOSSES", "INITS"]
