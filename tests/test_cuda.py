@@ -47,12 +47,13 @@ needs_numba_cuda = pytest.mark.skipif(not _has_numba_cuda(),
 
 @needs_numba_cuda
 def test_simulator_matches_cpu():
-    """Under NUMBA_ENABLE_CUDASIM=1 the CUDA kernel equals the CPU kernel path by path
-    (tests/cuda_sim/check_cuda_vs_cpu.py, in its own process)."""
+    """Under NUMBA_ENABLE_CUDASIM=1 the CUDA kernels equal the CPU kernels path by path
+    and model by model (tests/cuda_sim/, in their own process)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         str(ROOT / "tests" / "cuda_sim" / "check_cuda_vs_cpu.py")],
+         str(ROOT / "tests" / "cuda_sim" / "check_cuda_vs_cpu.py"),
+         str(ROOT / "tests" / "cuda_sim" / "check_nets_cuda_vs_cpu.py")],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
@@ -65,16 +66,49 @@ def _kernel_signature(factors: bool):
     return (numba.typeof(kernel_args(ens, cfg)),)
 
 
+def _train_signature(activation: str):
+    """The TrainArgs type of a small training run (captured from the CPU wrapper)."""
+    import numpy as np
+
+    from sim.nets import MLP, train_many
+    from sim.nets import _kernels as NK
+
+    seen = {}
+    original = NK.train_models_serial
+
+    def capture(args):
+        seen["args"] = args
+
+    NK.train_models_serial = capture
+    try:
+        net = MLP((3, 4, 2), activation)
+        train_many(net, net.init(0)[None], np.zeros((5, 3)), np.zeros((5, 2)), 0.1,
+                   sim.Sampling(2, "reshuffle"), 2, 0, parallel=False)
+    finally:
+        NK.train_models_serial = original
+    return (numba.typeof(seen["args"]),)
+
+
 def _ptxas():
     if PTXAS.exists():
         return str(PTXAS)
     return shutil.which("ptxas")
 
 
+def _kernel_and_signature(which: str):
+    if which.startswith("paths"):
+        return sim_cuda.simulate_paths_cuda, _kernel_signature(which.endswith("factors")), \
+            "simulate_paths_cuda"
+    from sim.nets import cuda as nets_cuda
+
+    return nets_cuda.train_models_cuda, _train_signature(which.split("-")[1]), \
+        "train_models_cuda"
+
+
 @needs_numba_cuda
-@pytest.mark.parametrize("factors", [False, True])
-def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, factors):
-    """The kernel, with the @njit step it shares with the CPU, compiles to sm_90 PTX and
+@pytest.mark.parametrize("which", ["paths-dense", "paths-factors", "train-relu", "train-tanh"])
+def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, which):
+    """Each kernel, with the @njit code it shares with the CPU, compiles to sm_90 PTX and
     assembles with ptxas with no register spills. With the cuda extra installed, a
     missing NVVM or ptxas is a failure, not a skip."""
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
@@ -86,15 +120,15 @@ def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, factors):
     # device's compute capability; there is no driver here, so stand in an sm_90.
     monkeypatch.setattr(dispatcher, "get_current_device",
                         lambda: SimpleNamespace(compute_capability=(9, 0)))
+    kernel, signature, name = _kernel_and_signature(which)
     try:
-        ptx, _ = cuda.compile_ptx(sim_cuda.simulate_paths_cuda, _kernel_signature(factors),
-                                  cc=(9, 0))
+        ptx, _ = cuda.compile_ptx(kernel, signature, cc=(9, 0))
     except Exception as exc:
         nvvm_missing = "NVVM" in str(exc) or "libnvvm" in str(exc).lower()
         if nvvm_missing and not _cuda_extra_installed():
             pytest.skip(f"NVVM not available and the cuda extra is not installed: {exc}")
         raise
-    assert ".target sm_90" in ptx and "simulate_paths_cuda" in ptx
+    assert ".target sm_90" in ptx and name in ptx
     ptxas = _ptxas()
     if ptxas is None:
         if _cuda_extra_installed():
