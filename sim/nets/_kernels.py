@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from sim._kernels import FULL_BATCH, sample_batch
+from sim._kernels import FASTMATH, FULL_BATCH, sample_batch
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
@@ -62,7 +62,7 @@ TrainArgs = namedtuple("TrainArgs", [
 """Arguments of every training kernel (CPU and CUDA)."""
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def forward_sample(m, a, x_row):
     """Activations of sample ``x_row`` for model ``m`` into ``a.acts[m]``; returns
     nothing (the output layer is ``acts[aoff[L]:]``)."""
@@ -110,7 +110,7 @@ def sample_loss(m, a, x_row):
     return 0.5 * a.c * total, best == a.labels[x_row]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def backward_sample(m, a, x_row, weight):
     """Add ``weight * grad of (c/2)||f(x) - y||^2`` to ``a.grad[m]`` (after
     :func:`forward_sample` on the same sample)."""
@@ -130,23 +130,27 @@ def backward_sample(m, a, x_row, weight):
         src = a.aoff[l]
         wo = a.woff[l]
         bo = a.boff[l]
-        for j in range(wout):
+        if l > 0:
+            for k in range(win):
+                nxt[k] = 0.0
+        for j in range(wout):  # row j of W_l: gradient and cotangent in one pass
             g = cur[j]
             grad[bo + j] += g
             row = wo + j * win
-            for k in range(win):
-                grad[row + k] += g * acts[src + k]
+            if l > 0:
+                for k in range(win):
+                    grad[row + k] += g * acts[src + k]
+                    nxt[k] += g * theta[row + k]
+            else:
+                for k in range(win):
+                    grad[row + k] += g * acts[src + k]
         if l > 0:
             for k in range(win):
-                s = 0.0
-                for j in range(wout):
-                    s += cur[j] * theta[wo + j * win + k]
                 h = acts[src + k]
                 if a.relu:
-                    s = s if h > 0.0 else 0.0
+                    nxt[k] = nxt[k] if h > 0.0 else 0.0
                 else:
-                    s *= 1.0 - h * h
-                nxt[k] = s
+                    nxt[k] *= 1.0 - h * h
             tmp = cur
             cur = nxt
             nxt = tmp

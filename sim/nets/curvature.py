@@ -66,10 +66,11 @@ class _Operators:
         self.count = 0
         self.J = None
         if method == "explicit":
-            self.J = net.jacobians(theta, X)  # (n, K, p)
-            self.gram = np.einsum("ikp,ilp->ikl", self.J, self.J)  # J_i J_i^T
             if kind == "exact":
                 raise ValueError("kind='exact' has no explicit form: use method='matrix_free'")
+            J = net.jacobians(theta, X)  # (n, K, p)
+            self.gram = np.einsum("ikp,ilp->ikl", J, J)  # J_i J_i^T, (n, K, K)
+            self.J = J.reshape(-1, J.shape[2])  # (n K, p): products are BLAS calls
 
     def H(self, v):
         self.count += 1
@@ -77,14 +78,15 @@ class _Operators:
 
     def _H(self, v):
         if self.J is not None:
-            return (self.c / self.n) * np.einsum("ikp,ik->p", self.J, self.J @ v)
+            return (self.c / self.n) * (self.J.T @ (self.J @ v))
         return self.net.hvp(self.theta, self.X, self.Y, v, self.kind)
 
     def sum_sq(self, v):
         """``(1/n) sum_i H_i (H_i v)`` with per-sample Hessians ``H_i``."""
         if self.J is not None:
-            u = np.einsum("ikl,il->ik", self.gram, self.J @ v)
-            return (self.c**2 / self.n) * np.einsum("ikp,ik->p", self.J, u)
+            u = (self.J @ v).reshape(self.n, -1)
+            w = np.einsum("ikl,il->ik", self.gram, u)
+            return (self.c**2 / self.n) * (self.J.T @ w.ravel())
         if self.kind == "gauss_newton":
             u = self.net.jvp(self.theta, self.X, v)
             # H_i H_i v = c^2 J_i^T (J_i J_i^T) J_i v; the Gram product J_i (J_i^T u_i)
