@@ -37,7 +37,7 @@ def test_derive_conditions(tmp_path):
 
 
 @pytest.mark.parametrize("script", ["derive_conditions", "toy_example", "diagram",
-                                    "monte_carlo", "bench_linear", "reproduce"])
+                                    "monte_carlo", "bench_linear", "bench_mlp", "reproduce"])
 def test_help(script):
     """Every script the README lists answers --help."""
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), "--help"],
@@ -80,6 +80,21 @@ def test_bench_linear_quick(tmp_path):
     text = (folder / "summary.md").read_text()
     assert "vs NumPy" in text and "spectral_radius" in text
     assert (folder / "table.csv").is_file()
+
+
+def test_bench_mlp_quick(tmp_path):
+    """bench_mlp --quick runs the four benchmarks and writes its table; the curvature
+    it times agrees with the dense reference (timings are reported, not asserted)."""
+    import csv
+
+    mod = load_script("bench_mlp")
+    folder = mod.main(mod.Config(quick=True, repeats=1, out=str(tmp_path)))
+    text = (folder / "summary.md").read_text()
+    assert all(f"| {k}." in text for k in (1, 2, 3, 4))
+    rows = {(r["benchmark"], r["key"]): r["value"]
+            for r in csv.DictReader(open(folder / "table.csv"))}
+    assert float(rows[("sigma", "ours_rel_err")]) < 1e-8
+    assert float(rows[("threshold", "eta_exact")]) <= float(rows[("threshold", "eta_gd")])
 
 
 def test_toy_example_tiny(tmp_path):
