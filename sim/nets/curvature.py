@@ -19,9 +19,13 @@ from sim._validate import check_choice, check_int, check_positive
 from sim.ensembles import Ensemble
 from sim.nets.mlp import MLP
 
-JACOBIAN_BUDGET = 2**27
-"""Largest ``n K p`` (float64 entries, 1 GiB) for which :func:`curvature` forms the
-per-sample Jacobians explicitly; above it every product is a batched JVP/VJP."""
+JACOBIAN_BUDGET = 2**25
+"""Largest number of Jacobian entries (float64, 256 MiB) held at once."""
+
+EXPLICIT_MAX = 2**22
+"""``method="auto"`` multiplies by explicit Jacobians up to this ``n K p`` (32 MiB);
+above it a product with the stored Jacobians costs more memory traffic than a few
+batched passes through the net."""
 
 METHODS = ("auto", "explicit", "matrix_free")
 
@@ -71,6 +75,8 @@ class _Operators:
             J = net.jacobians(theta, X)  # (n, K, p)
             self.gram = np.einsum("ikp,ilp->ikl", J, J)  # J_i J_i^T, (n, K, K)
             self.J = J.reshape(-1, J.shape[2])  # (n K, p): products are BLAS calls
+        elif kind == "gauss_newton":
+            self.gram = per_sample_grams(net, theta, X)
 
     def H(self, v):
         self.count += 1
@@ -88,12 +94,10 @@ class _Operators:
             w = np.einsum("ikl,il->ik", self.gram, u)
             return (self.c**2 / self.n) * (self.J.T @ w.ravel())
         if self.kind == "gauss_newton":
+            # H_i H_i v = c^2 J_i^T (J_i J_i^T) J_i v: a batched JVP, the per-sample K x K
+            # Gram matrices, a batched VJP.
             u = self.net.jvp(self.theta, self.X, v)
-            # H_i H_i v = c^2 J_i^T (J_i J_i^T) J_i v; the Gram product J_i (J_i^T u_i)
-            # is one VJP and one JVP on sample i alone.
-            w = np.stack([self.net.jvp(self.theta, self.X[i:i + 1],
-                                       self.net.vjp(self.theta, self.X[i:i + 1], u[i:i + 1]))[0]
-                          for i in range(self.n)])
+            w = np.einsum("ikl,il->ik", self.gram, u)
             return (self.c**2 / self.n) * self.net.vjp(self.theta, self.X, w)
         out = np.zeros_like(v)
         for i in range(self.n):  # exact per-sample Hessians: H_i = n * hvp on sample i
@@ -105,6 +109,18 @@ class _Operators:
     def Sigma(self, v):
         self.count += 1
         return self.sum_sq(v) - self._H(self._H(v))
+
+
+def per_sample_grams(net: MLP, theta, X, budget: int = JACOBIAN_BUDGET) -> np.ndarray:
+    """``J_i J_i^T`` for every sample, ``(n, K, K)``: the blocks of the empirical NTK
+    Gram matrix, from Jacobians formed in chunks of at most ``budget`` entries."""
+    K, p = net.n_outputs, net.n_params
+    chunk = max(1, budget // (K * p))
+    out = np.empty((len(X), K, K))
+    for start in range(0, len(X), chunk):
+        J = net.jacobians(theta, X[start:start + chunk])
+        out[start:start + chunk] = np.einsum("ikp,ilp->ikl", J, J)
+    return out
 
 
 def _top(apply, p: int, tol: float, seed: int):
@@ -143,17 +159,19 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
     tol : float
         Relative tolerance of the Lanczos eigenvalues (``scipy.sparse.linalg.eigsh``).
     method : {"auto", "explicit", "matrix_free"}
-        ``explicit`` forms the per-sample Jacobians ``(n, K, p)`` once; ``matrix_free``
-        uses JVPs and VJPs only. ``auto`` is explicit when ``n K p`` is at most
-        :data:`JACOBIAN_BUDGET` and ``kind="gauss_newton"``. Both give the same numbers.
+        ``explicit`` forms the per-sample Jacobians ``(n, K, p)`` once and multiplies by
+        them; ``matrix_free`` uses batched JVPs and VJPs (plus, for ``gauss_newton``, the
+        per-sample ``K x K`` Gram matrices, formed once from Jacobians in chunks).
+        ``auto`` is explicit when ``n K p`` is at most :data:`EXPLICIT_MAX` and
+        ``kind="gauss_newton"``. Both give the same numbers.
     seed : int
         Start vector of Lanczos.
 
     Notes
     -----
-    Explicit: ``O(n K p)`` per product with ``H`` or ``Sigma``; matrix-free ``Sigma``
-    costs one JVP/VJP pair per sample (``kind="gauss_newton"``) or two per-sample
-    Hessian-vector products per sample (``kind="exact"``).
+    Explicit: ``O(n K p)`` memory traffic per product with ``H`` or ``Sigma``;
+    matrix-free: a few batched forward/backward passes per product (``kind="exact"``:
+    ``Sigma`` needs two per-sample Hessian-vector products per sample).
     """
     check_choice(kind, "kind", ("gauss_newton", "exact"))
     check_choice(method, "method", METHODS)
@@ -163,7 +181,7 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
     Y = net._Y(Y, len(X))
     theta = net._theta(theta)
     if method == "auto":
-        small = len(X) * net.n_outputs * net.n_params <= JACOBIAN_BUDGET
+        small = len(X) * net.n_outputs * net.n_params <= EXPLICIT_MAX
         method = "explicit" if small and kind == "gauss_newton" else "matrix_free"
     ops = _Operators(net, theta, X, Y, kind, method)
     a, _, a_res = _top(ops.H, net.n_params, tol, seed)
@@ -202,4 +220,5 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
     return ens.reduced()[0] if reduce else ens
 
 
-__all__ = ["Curvature", "curvature", "to_ensemble", "JACOBIAN_BUDGET"]
+__all__ = ["Curvature", "curvature", "to_ensemble", "per_sample_grams", "JACOBIAN_BUDGET",
+           "EXPLICIT_MAX"]
