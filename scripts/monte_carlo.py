@@ -4,29 +4,23 @@ For one ensemble (kind, d, n, r, seed) and each batch size ``B``, the learning
 rates ``eta = ratio * eta_exact(B)`` are evaluated: exact ``rho(T)``, the theorem's
 ``lambda_max``, the box verdict, and a Monte Carlo run giving the growth rate of
 ``log E||x_t||^2`` (95% interval, effective sample size) and the Lyapunov
-exponent. Writes ``results/monte_carlo-<kind>-<hash>/`` with ``data.csv``,
-``stability_map.png/.pdf``, ``config.json``, ``meta.json`` and ``summary.md``.
+exponent. One task per ``(B, ratio)``; the results folder holds ``data.csv``,
+``stability_map.png/.pdf``, ``summary.md`` and ``summary.json``.
 
     python scripts/monte_carlo.py --kind wishart --d 4 --n 16 --r 2 --B 1 2 4 8 16
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import sim  # noqa: E402
-from sim.plotting import COLORS, plt, save  # noqa: E402
-from sim.results import config_hash, write_results  # noqa: E402
-from sim.stability import theorem_lambda  # noqa: E402
+import sim
+from sim.plotting import COLORS, plt, save
+from sim.stability import theorem_lambda
+from sim.studies import Study, load, main, option
 
 KINDS = ("wishart", "rank_one", "prescribed")
 ESS_MIN = 200
@@ -35,29 +29,30 @@ ESS_MIN = 200
 
 @dataclass(frozen=True)
 class Config:
-    kind: str = "wishart"
-    d: int = 4
-    n: int = 16
-    r: int = 2
-    a: float = 1.0
-    s: float = 0.3
-    seed: int = 0
-    B: tuple = (1, 2, 4, 8, 16)
-    ratios: tuple = (0.5, 0.8, 0.95, 1.05, 1.25, 2.0)
-    scheme: str = "without"
-    steps: int = 100
-    paths: int = 2048
-    fit_from: int = 20
-    out: str = "results"
-    quiet: bool = False
+    kind: str = option("wishart", "ensemble family", choices=KINDS)
+    d: int = option(4, "dimension", low=1)
+    n: int = option(16, "samples", low=2)
+    r: int = option(2, "rank of each H_i (wishart)", low=1)
+    a: float = option(1.0, "sharpness (prescribed)", positive=True)
+    s: float = option(0.3, "non-uniformity (prescribed)", low=0.0)
+    seed: int = option(0, "seed of the ensemble and of the task streams", low=0)
+    B: tuple[int, ...] = option((1, 2, 4, 8, 16), "batch sizes", low=1)
+    ratios: tuple[float, ...] = option((0.5, 0.8, 0.95, 1.05, 1.25, 2.0),
+                                       "learning rates as multiples of eta_exact(B)",
+                                       positive=True,
+                                       full=(0.5, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 2.0))
+    scheme: str = option("without", "sampling scheme", choices=("without", "with"))
+    steps: int = option(100, "steps per Monte Carlo run", low=2, quick=60)
+    paths: int = option(2048, "Monte Carlo paths", low=2, quick=4096, full=16384)
+    fit_from: int = option(20, "first step of the growth fits", low=0)
 
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        if not self.B or any(b < 1 or b > self.n for b in self.B):
-            raise ValueError(f"B must be a non-empty list in [1, n={self.n}], got {self.B}")
-        if not self.ratios or any(x <= 0 for x in self.ratios):
-            raise ValueError(f"ratios must be positive, got {self.ratios}")
+    def check(self):
+        if any(b > self.n for b in self.B):
+            raise ValueError(f"B must be <= n = {self.n}, got {self.B}")
+        if self.fit_from >= self.steps:
+            raise ValueError(f"fit_from must be < steps = {self.steps}, got {self.fit_from}")
+        if self.kind == "prescribed" and self.s > self.a * np.sqrt(self.n - 1):
+            raise ValueError(f"s must be <= a sqrt(n - 1) for the prescribed kind, got {self.s}")
 
 
 def make_ensemble(cfg: Config) -> sim.Ensemble:
@@ -79,51 +74,44 @@ def verdict(lo: float, hi: float) -> str:
     return "undecided"
 
 
-def run(cfg: Config) -> list[dict]:
+def points(cfg: Config) -> list[tuple[int, float]]:
+    return [(B, ratio) for B in cfg.B for ratio in cfg.ratios]
+
+
+def task(cfg: Config, index: int, seed: int) -> dict:
+    """One point of the map: exact theory and a Monte Carlo run with the task's seed."""
+    B, ratio = points(cfg)[index]
     ens = make_ensemble(cfg)
-    rows = []
-    points = [(B, ratio) for B in cfg.B for ratio in cfg.ratios]
-    for B, ratio in tqdm(points, disable=cfg.quiet, desc="monte_carlo"):
-        smp = sim.Sampling(B, cfg.scheme)
-        th = sim.thresholds(ens, smp)
-        eta = ratio * th.eta_exact
-        sr = sim.spectral_radius(ens, eta, smp)
-        rho = sr.rho
-        res = sim.simulate(ens, eta, smp, cfg.steps, cfg.paths, seed=cfg.seed + 1000 * B,
-                           fit_from=cfg.fit_from)
-        # Fit only where the mean of ||x_t||^2 is not carried by a handful of paths.
-        t_to = res.reliable_until(ESS_MIN)
-        t_from = min(cfg.fit_from, max(t_to // 2, 1))
-        fit = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else None
-        rate, (lo, hi) = (fit.value, fit.ci) if fit is not None else (np.nan, (np.nan, np.nan))
-        rows.append(dict(
-            B=B, ratio=ratio, eta=eta, gamma=th.gamma, a=th.a, s=th.s,
-            eta_exact=th.eta_exact, eta_theorem=th.eta_theorem, eta_box=th.eta_box,
-            eta_gd=th.eta_gd, rho=rho, log_rho=sr.log_rho,
-            theorem_lambda=theorem_lambda(ens, eta, th.gamma),
-            box=bool(eta <= th.eta_box), mc_rate=rate, mc_rate_lo=lo, mc_rate_hi=hi,
-            mc_fit_from=t_from, mc_fit_to=t_to, mc_ess=float(res.ess[-1]),
-            lyapunov=res.lyapunov, lyapunov_lo=res.lyapunov_ci[0],
-            lyapunov_hi=res.lyapunov_ci[1], mc_verdict=verdict(lo, hi),
-        ))
-    return rows
+    smp = sim.Sampling(B, cfg.scheme)
+    th = sim.thresholds(ens, smp)
+    eta = ratio * th.eta_exact
+    sr = sim.spectral_radius(ens, eta, smp)
+    res = sim.simulate(ens, eta, smp, cfg.steps, cfg.paths, seed, fit_from=cfg.fit_from)
+    # Fit only where the mean of ||x_t||^2 is not carried by a handful of paths.
+    t_to = res.reliable_until(ESS_MIN)
+    t_from = min(cfg.fit_from, max(t_to // 2, 1))
+    fit = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else None
+    rate, (lo, hi) = (fit.value, fit.ci) if fit is not None else (np.nan, (np.nan, np.nan))
+    return dict(
+        B=B, ratio=ratio, eta=eta, gamma=th.gamma, a=th.a, s=th.s,
+        eta_exact=th.eta_exact, eta_theorem=th.eta_theorem, eta_box=th.eta_box,
+        eta_gd=th.eta_gd, rho=sr.rho, log_rho=sr.log_rho,
+        theorem_lambda=theorem_lambda(ens, eta, th.gamma),
+        box=bool(eta <= th.eta_box), mc_rate=rate, mc_rate_lo=lo, mc_rate_hi=hi,
+        mc_fit_from=t_from, mc_fit_to=t_to, mc_ess=float(res.ess[-1]),
+        lyapunov=res.lyapunov, lyapunov_lo=res.lyapunov_ci[0],
+        lyapunov_hi=res.lyapunov_ci[1], mc_verdict=verdict(lo, hi),
+    )
 
 
-def read_rows(folder: Path) -> list[dict]:
-    with open(folder / "data.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        for k, v in r.items():
-            if k not in ("mc_verdict", "box"):
-                r[k] = float(v)
-        r["box"] = r["box"] == "True"
-    return rows
+def table(cfg: Config, records: list[dict]) -> list[dict]:
+    return records
 
 
 def plot(folder: Path) -> list[Path]:
     """Stability map from ``data.csv``: theory boundaries as curves, Monte Carlo
     verdicts as markers."""
-    rows = read_rows(folder)
+    _, _, rows = load(STUDY, folder)
     Bs = sorted({r["B"] for r in rows})
     first = {B: next(r for r in rows if r["B"] == B) for B in Bs}
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -147,18 +135,18 @@ def plot(folder: Path) -> list[Path]:
     return save(fig, folder, "stability_map")
 
 
-def summarize(rows: list[dict], cfg: Config) -> str:
-    agree = sum((r["mc_verdict"] == "stable") == (r["rho"] <= 1) for r in rows
-                if r["mc_verdict"] != "undecided")
-    decided = sum(r["mc_verdict"] != "undecided" for r in rows)
+def summary(cfg: Config, rows: list[dict], folder: Path):
+    decided = [r for r in rows if r["mc_verdict"] != "undecided"]
+    agree = sum((r["mc_verdict"] == "stable") == (r["rho"] <= 1) for r in decided)
     lines = [f"# Monte Carlo stability map ({cfg.kind}, d={cfg.d}, n={cfg.n}, r={cfg.r}, "
              f"seed={cfg.seed}, scheme={cfg.scheme})", "",
-             f"Monte Carlo verdicts agreeing with the exact rho(T) <= 1: {agree} of {decided} "
-             f"decided points ({len(rows) - decided} undecided: the 95% interval contains 0, "
-             f"or fewer than 5 steps had an effective sample size >= {ESS_MIN}).", "",
+             f"Monte Carlo verdicts agreeing with the exact rho(T) <= 1: {agree} of "
+             f"{len(decided)} decided points ({len(rows) - len(decided)} undecided: the 95% "
+             f"interval contains 0, or fewer than 5 steps had an effective sample size >= "
+             f"{ESS_MIN}).", "",
              "The growth rate of log E||x_t||^2 is fitted over the steps `fit` whose effective "
-             "sample size is at least 200: near the threshold E||x_t||^2 is carried by rare "
-             "paths, while the typical path follows the Lyapunov exponent, which can be "
+             f"sample size is at least {ESS_MIN}: near the threshold E||x_t||^2 is carried by "
+             "rare paths, while the typical path follows the Lyapunov exponent, which can be "
              "negative where rho > 1.", "",
              "| B | eta/eta_exact | eta | rho | log rho | MC rate [95%] | fit | Lyapunov | "
              "theorem lambda | box | MC |", "|" + "---|" * 11]
@@ -170,49 +158,13 @@ def summarize(rows: list[dict], cfg: Config) -> str:
             f"{r['lyapunov']:+.4f} | "
             f"{r['theorem_lambda']:.4f} | {'in' if r['box'] else 'out'} | {r['mc_verdict']} |")
     lines += ["", "![stability map](stability_map.png)", ""]
-    return "\n".join(lines)
+    return "\n".join(lines), {"points": len(rows), "decided": len(decided),
+                               "undecided": len(rows) - len(decided), "agree": agree,
+                               "figures": ["stability_map"]}
 
 
-def main(cfg: Config) -> Path:
-    rows = run(cfg)
-    slug = f"monte_carlo-{cfg.kind}-{config_hash(asdict(cfg) | {'out': None, 'quiet': None})}"
-
-    def fill(tmp: Path) -> None:
-        with open(tmp / "data.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        plot(tmp)
-        (tmp / "summary.md").write_text(summarize(read_rows(tmp), cfg))
-
-    folder = write_results(Path(cfg.out) / slug, asdict(cfg), fill)
-    if not cfg.quiet:
-        print(f"wrote {folder}")
-    return folder
-
-
-def parse_args(argv=None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kind", default="wishart", choices=KINDS)
-    ap.add_argument("--d", type=int, default=4)
-    ap.add_argument("--n", type=int, default=16)
-    ap.add_argument("--r", type=int, default=2, help="rank of each H_i (wishart)")
-    ap.add_argument("--a", type=float, default=1.0, help="sharpness (prescribed)")
-    ap.add_argument("--s", type=float, default=0.3, help="non-uniformity (prescribed)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--B", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    ap.add_argument("--ratios", type=float, nargs="+", default=[0.5, 0.8, 0.95, 1.05, 1.25, 2])
-    ap.add_argument("--scheme", default="without", choices=["without", "with"])
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--paths", type=int, default=2048)
-    ap.add_argument("--fit-from", type=int, default=20)
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--quiet", action="store_true")
-    ns = ap.parse_args(argv)
-    return Config(kind=ns.kind, d=ns.d, n=ns.n, r=ns.r, a=ns.a, s=ns.s, seed=ns.seed,
-                  B=tuple(ns.B), ratios=tuple(ns.ratios), scheme=ns.scheme, steps=ns.steps,
-                  paths=ns.paths, fit_from=ns.fit_from, out=ns.out, quiet=ns.quiet)
-
+STUDY = Study(name="monte_carlo", config=Config, size=lambda cfg: len(points(cfg)), task=task,
+              table=table, summary=summary, plot=plot)
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(STUDY, description=__doc__.splitlines()[0])

@@ -9,15 +9,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sim.studies.store import atomic_save  # noqa: E402
+
 COLORS = {"exact": "C0", "theorem": "C1", "box": "C2", "gd": "C7", "mc": "C3",
           "stable": "C0", "unstable": "C3", "undecided": "0.6"}
 
 
 def save(fig, folder: Path, stem: str) -> list[Path]:
-    """Write ``stem.png`` (150 dpi) and ``stem.pdf`` into ``folder``; close ``fig``."""
-    paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf`` into ``folder``, each complete or
+    absent (temporary file and rename); close ``fig``."""
+    paths = []
+    for ext, kw in (("png", {"dpi": 150}), ("pdf", {"metadata": {"CreationDate": None}})):
+        path = Path(folder) / f"{stem}.{ext}"
+        atomic_save(path, lambda tmp, ext=ext, kw=kw: fig.savefig(tmp, format=ext,
+                                                                 bbox_inches="tight", **kw))
+        paths.append(path)
     plt.close(fig)
     return paths
 

@@ -1,0 +1,121 @@
+"""The command line of a study, generated from its config record.
+
+Every field becomes an option (``--name``, sequences take several values, booleans
+``--name/--no-name``) whose type function validates the value with the field's own
+rules, so a bad value is an ``argparse`` usage error naming the option (exit code 2),
+never a traceback or a silent default. Every study also takes ``--out``, ``--quick``
+or ``--full`` (presets), ``--executor``, ``--workers``, ``--scheduler`` and
+``--quiet``; ``--seed`` is a field of every study config.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING
+from pathlib import Path
+
+from sim.studies.config import check_scalar, preset, spec
+from sim.studies.core import EXECUTORS, Study, run
+
+
+def _converter(name: str, typ: type, meta: dict):
+    def convert(text: str):
+        if typ is int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        elif typ is float:
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        else:
+            value = text
+        try:
+            return check_scalar(name, typ, meta, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{name} ")) from None
+
+    convert.__name__ = typ.__name__  # argparse names the type in its messages
+    return convert
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def parser(study: Study, description: str | None = None) -> argparse.ArgumentParser:
+    """The ``argparse`` parser of ``study`` (every option defaults to "not given")."""
+    ap = argparse.ArgumentParser(prog=f"{study.name}.py", description=description,
+                                 argument_default=argparse.SUPPRESS)
+    group = ap.add_argument_group("study options (part of the config and its hash)")
+    for name, typ, elem, meta, default in spec(study.config):
+        flag = "--" + name.replace("_", "-")
+        shown = default
+        extra = []
+        for key in ("quick", "full"):
+            if meta.get(key, MISSING) is not MISSING:
+                extra.append(f"{key}: {meta[key]}")
+        helptext = f"{meta['help']} (default: {shown}" + (f"; {'; '.join(extra)}" if extra
+                                                          else "") + ")"
+        if typ is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               help=helptext)
+        elif typ is tuple:
+            group.add_argument(flag, dest=name, nargs="+", type=_converter(name, elem, meta),
+                               help=helptext, metavar=elem.__name__.upper())
+        else:
+            group.add_argument(flag, dest=name, type=_converter(name, typ, meta), help=helptext,
+                               choices=meta.get("choices"), metavar=None
+                               if meta.get("choices") else typ.__name__.upper())
+    run_opts = ap.add_argument_group("how to run (not part of the config)")
+    run_opts.add_argument("--out", default="results", help="parent folder of the results "
+                          "(default: results)")
+    size = run_opts.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                      help="the quick preset (small, minutes)")
+    size.add_argument("--full", dest="preset", action="store_const", const="full",
+                      help="the full preset (the paper's sizes)")
+    run_opts.add_argument("--executor", choices=EXECUTORS, default="serial",
+                          help="serial, or dask (a LocalCluster, or --scheduler)")
+    run_opts.add_argument("--workers", type=_positive_int, default=None,
+                          help="worker processes of the local dask cluster (default: CPUs)")
+    run_opts.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                          help="address of a running dask scheduler (implies --executor dask)")
+    run_opts.add_argument("--quiet", action="store_true", default=False, help="no progress bars")
+    return ap
+
+
+def parse(study: Study, argv=None, description: str | None = None):
+    """``(config, run options)`` from the command line; exits with code 2 on a bad value."""
+    ap = parser(study, description)
+    ns = vars(ap.parse_args(argv))
+    options = {k: ns.pop(k) for k in ("out", "executor", "workers", "scheduler", "quiet")}
+    name = ns.pop("preset", None)
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
+    try:
+        config = preset(study.config, name, **fields)
+    except (ValueError, TypeError) as exc:
+        ap.error(str(exc))
+    if study.serial_only and (options["executor"] != "serial" or options["scheduler"]):
+        ap.error(f"{study.name} runs serially only (it measures time)")
+    return config, options
+
+
+def main(study: Study, argv=None, description: str | None = None) -> Path:
+    """Parse the command line, run the study, print the results folder."""
+    config, options = parse(study, argv, description)
+    folder = run(study, config, **options)
+    if not options["quiet"]:
+        print(f"wrote {folder}")
+    return folder
+
+
+__all__ = ["parser", "parse", "main"]
