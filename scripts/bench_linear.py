@@ -15,25 +15,22 @@ Work is counted as ``2 B d^2`` flops per path-step. Also times
 operator would hold ``d^4 = 10^12`` entries, 8 TB).
 
     python scripts/bench_linear.py [--quick] [--out results]
+
+A single task, run serially: a timing needs the machine to itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import sim  # noqa: E402
-from sim.results import write_results  # noqa: E402
+import sim
+from sim.studies import Study, main, option
 
 CONFIGS = {
     "small": dict(d=20, n=64, B=8, paths=4096, steps=200),
@@ -47,12 +44,11 @@ QUICK = {
 
 @dataclass(frozen=True)
 class Config:
-    quick: bool = False
-    repeats: int = 3
-    spectral_d: int = 1000
-    spectral_n: int = 2000
-    out: str = "results"
-    seed: int = 0
+    tiny: bool = option(False, "tiny sizes (seconds)", quick=True)
+    repeats: int = option(3, "timings per measurement (the best is kept)", low=1, quick=1)
+    spectral_d: int = option(1000, "dimension of the spectral_radius timing", low=2)
+    spectral_n: int = option(2000, "samples of the spectral_radius timing", low=1)
+    seed: int = option(0, "seed of the ensembles", low=0)
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -189,7 +185,7 @@ def _ratio(x: float) -> str:
 
 
 def bench_spectral(cfg: Config) -> dict:
-    d, n = (200, 400) if cfg.quick else (cfg.spectral_d, cfg.spectral_n)
+    d, n = (200, 400) if cfg.tiny else (cfg.spectral_d, cfg.spectral_n)
     ens = sim.rank_one(n, d, seed=cfg.seed)
     eta = 1.0 / ens.a
     start = time.perf_counter()
@@ -198,11 +194,16 @@ def bench_spectral(cfg: Config) -> dict:
                 applications=res.applications)
 
 
-def main(cfg: Config) -> Path:
+def task(cfg: Config, index: int, seed: int) -> dict:
     peak = matmul_peak(cfg.repeats)
-    configs = QUICK if cfg.quick else CONFIGS
+    configs = QUICK if cfg.tiny else CONFIGS
     rows = [bench_config(name, c, cfg, peak) for name, c in configs.items()]
-    spec = bench_spectral(cfg)
+    return {"peak_gflops": peak, "rows": rows, "spectral_radius": bench_spectral(cfg)}
+
+
+def summary(cfg: Config, records: list[dict], folder: Path):
+    rec = records[0]
+    rows, spec, peak = rec["rows"], rec["spectral_radius"], rec["peak_gflops"]
     lines = [f"float64 matmul peak: {peak:.1f} GFLOP/s ({os.cpu_count()} threads)", "",
              "| config | ours ns/path-step | ours GFLOP/s | % of peak | vs plain numba | "
              "vs NumPy | vs PyTorch |", "|---|---|---|---|---|---|---|"]
@@ -217,27 +218,13 @@ def main(cfg: Config) -> Path:
               f"rho = {spec['rho']:.6f}"]
     text = "\n".join(lines)
     print(text)
-
-    def fill(tmp: Path) -> dict:
-        with open(tmp / "table.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-            w.writeheader()
-            w.writerows(rows)
-        (tmp / "summary.md").write_text("# bench_linear\n\n" + text + "\n")
-        return {"peak_gflops": peak, "spectral_radius": spec}
-
-    return write_results(Path(cfg.out) / ("bench_linear_quick" if cfg.quick else "bench_linear"),
-                         asdict(cfg), fill)
+    return "# bench_linear\n\n" + text + "\n", {"peak_gflops": peak, "rows": rows,
+                                                 "spectral_radius": spec, "figures": []}
 
 
-def parse_args(argv=None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default="results")
-    ns = ap.parse_args(argv)
-    return Config(quick=ns.quick, repeats=ns.repeats, out=ns.out)
-
+STUDY = Study(name="bench_linear", config=Config, size=lambda cfg: 1, task=task,
+              table=lambda cfg, records: records[0]["rows"], summary=summary,
+              serial_only=True)
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(STUDY, description=__doc__.splitlines()[0])

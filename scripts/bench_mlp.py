@@ -16,15 +16,15 @@
    ``sim.thresholds``, each timed.
 
     python scripts/bench_mlp.py [--quick] [--out results]
+
+A single task, run serially: a timing needs the machine to itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +32,14 @@ import numpy as np
 import sim
 from sim import data
 from sim.nets import MLP, curvature, to_ensemble, train, train_many
-from sim.results import write_results
+from sim.studies import Study, main, option
 
 
 @dataclass(frozen=True)
 class Config:
-    quick: bool = False
-    out: str = "results"
-    seed: int = 0
-    repeats: int = 2
+    tiny: bool = option(False, "small sizes (a minute)", quick=True)
+    seed: int = option(0, "seed of the nets and data", low=0)
+    repeats: int = option(2, "timings per measurement (the best is kept)", low=1, quick=1)
 
 
 def _torch():
@@ -148,11 +147,11 @@ def sigma_torch(torch, net, theta, X, Y):
 
 def bench_sigma(cfg: Config) -> dict:
     ds = data.digits()
-    n = 200 if cfg.quick else 1000
+    n = 200 if cfg.tiny else 1000
     X, y = data.first(ds.X, ds.y, n)
     Y = data.one_hot(y, 10)
     net = MLP((64, 32, 32, 10))
-    res = train(net, net.init(cfg.seed), X, Y, 0.5, n, 200 if cfg.quick else 2000, cfg.seed,
+    res = train(net, net.init(cfg.seed), X, Y, 0.5, n, 200 if cfg.tiny else 2000, cfg.seed,
                 method="blas")
     theta = res.theta
     t_ours, cv = _time(lambda: curvature(net, theta, X, Y), cfg.repeats)
@@ -162,7 +161,7 @@ def bench_sigma(cfg: Config) -> dict:
     H = net.c / n * (Jf.T @ Jf)
     Sigma = net.c**2 / n * (Jf.T @ GJ.reshape(-1, net.n_params)) - H @ H
     s_dense = float(np.sqrt(np.linalg.eigvalsh(0.5 * (Sigma + Sigma.T))[-1]))
-    max_iter = 300 if cfg.quick else 5000
+    max_iter = 300 if cfg.tiny else 5000
     start = time.perf_counter()
     lam, its = power_iteration(sigma_numpy(net, theta, X, Y), net.n_params, cfg.seed,
                                max_iter=max_iter)
@@ -184,8 +183,8 @@ def bench_sigma(cfg: Config) -> dict:
 # ----------------------------------------------------------------- 2. GD step, big net
 def bench_gd_step(cfg: Config, peak: float) -> dict:
     rng = np.random.default_rng(cfg.seed)
-    widths = (784, 100, 100, 10) if cfg.quick else (784, 500, 500, 500, 10)
-    n = 200 if cfg.quick else 1000
+    widths = (784, 100, 100, 10) if cfg.tiny else (784, 500, 500, 500, 10)
+    n = 200 if cfg.tiny else 1000
     net = MLP(widths)
     X = rng.random((n, 784))
     Y = data.one_hot(rng.integers(0, 10, n), 10)
@@ -235,14 +234,14 @@ def bench_many(cfg: Config) -> dict:
     X, y = data.first(ds.X, ds.y, n)
     Y = data.one_hot(y, 10)
     net = MLP((64, 32, 10))
-    m = 32 if cfg.quick else 256
-    steps = 200 if cfg.quick else 2000
+    m = 32 if cfg.tiny else 256
+    steps = 200 if cfg.tiny else 2000
     thetas = np.stack([net.init(s) for s in range(m)])
     seeds = list(range(m))
     train_many(net, thetas[:2], X, Y, 0.1, 4, 2, [0, 1], record_every=2)  # compile
     t_ours, _ = _time(lambda: train_many(net, thetas, X, Y, 0.1, 4, steps, seeds,
                                          record_every=steps), 1)
-    m_peer = 4 if cfg.quick else 8
+    m_peer = 4 if cfg.tiny else 8
     rng = np.random.default_rng(0)
 
     def numpy_loop():
@@ -284,7 +283,7 @@ def bench_many(cfg: Config) -> dict:
 # ----------------------------------------------------------------- 4. exact threshold
 def bench_threshold(cfg: Config) -> dict:
     ds = data.digits()
-    n = 50 if cfg.quick else 200
+    n = 50 if cfg.tiny else 200
     X, _ = data.first(ds.X, ds.y, n)
     net = MLP((64, 128, 128, 10))
     theta = net.init(cfg.seed)
@@ -303,11 +302,21 @@ def bench_threshold(cfg: Config) -> dict:
                 eta_gd=th.eta_gd, a=th.a, s=th.s)
 
 
-def main(cfg: Config) -> Path:
+def task(cfg: Config, index: int, seed: int) -> dict:
     peak = matmul_peak()
-    rows = {"sigma": bench_sigma(cfg), "gd_step": bench_gd_step(cfg, peak),
+    return {"peak_gflops": peak, "sigma": bench_sigma(cfg), "gd_step": bench_gd_step(cfg, peak),
             "many": bench_many(cfg), "threshold": bench_threshold(cfg)}
-    s, g, m, t = rows["sigma"], rows["gd_step"], rows["many"], rows["threshold"]
+
+
+def table(cfg: Config, records: list[dict]) -> list[dict]:
+    return [{"benchmark": name, "key": k, "value": v} for name, row in records[0].items()
+            if isinstance(row, dict) for k, v in row.items()]
+
+
+def summary(cfg: Config, records: list[dict], folder: Path):
+    rec = records[0]
+    peak = rec["peak_gflops"]
+    s, g, m, t = rec["sigma"], rec["gd_step"], rec["many"], rec["threshold"]
     lines = [
         f"float64 matmul peak: {peak:.1f} GFLOP/s ({os.cpu_count()} threads)", "",
         "| benchmark | ours | NumPy peer | PyTorch peer | ratio |", "|---|---|---|---|---|",
@@ -338,31 +347,11 @@ def main(cfg: Config) -> Path:
         f"eta_exact = {t['eta_exact']:.4g} (2/a = {t['eta_gd']:.4g}) |"]
     text = "\n".join(lines)
     print(text)
-
-    def fill(tmp: Path) -> dict:
-        with open(tmp / "table.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["benchmark", "key", "value"])
-            for name, row in rows.items():
-                for k, v in row.items():
-                    w.writerow([name, k, v])
-        (tmp / "summary.md").write_text("# bench_mlp\n\n" + text + "\n")
-        return {"peak_gflops": peak}
-
-    return write_results(Path(cfg.out) / ("bench_mlp_quick" if cfg.quick else "bench_mlp"),
-                         asdict(cfg), fill)
+    return "# bench_mlp\n\n" + text + "\n", {**rec, "figures": []}
 
 
-def parse_args(argv=None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (a minute)")
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--out", default="results")
-    ns = ap.parse_args(argv)
-    if ns.repeats < 1:
-        ap.error("--repeats must be >= 1")
-    return Config(quick=ns.quick, repeats=ns.repeats, out=ns.out)
-
+STUDY = Study(name="bench_mlp", config=Config, size=lambda cfg: 1, task=task, table=table,
+              summary=summary, serial_only=True)
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(STUDY, description=__doc__.splitlines()[0])

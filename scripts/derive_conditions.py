@@ -3,27 +3,22 @@
 Everything printed is computed by :mod:`theory` from definitions: the batch factor
 of each sampling scheme, the second-moment recursion (matrix and Kronecker form),
 the 1-D conditions and threshold, the paper's sufficient condition and the 1-D
-heavy-ball recursion. Output: ``results/derive_conditions/`` with
-``conditions.json`` and ``conditions.md`` (plus ``config.json``, ``meta.json``).
+heavy-ball recursion. One task; the results folder holds ``conditions.json`` and
+``conditions.md`` besides the usual files.
 
     python scripts/derive_conditions.py [--out results] [--quiet]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import theory  # noqa: E402
-from sim.results import write_results  # noqa: E402
-from theory.numeric import max_stable_lr  # noqa: E402
+import theory
+from sim.studies import Study, atomic_write, main, option, write_json
+from theory.numeric import max_stable_lr
 
 # The toy minimum x = 1 (docs/theory.md, section 5).
 TOY = {"a": 2.0, "s": 1.8, "n": 2, "B": 1}
@@ -31,9 +26,8 @@ TOY = {"a": 2.0, "s": 1.8, "n": 2, "B": 1}
 
 @dataclass(frozen=True)
 class Config:
-    out: str = "results"
-    theorem_d: int = 2
-    quiet: bool = False
+    theorem_d: int = option(2, "dimension of the symbolic theorem condition", low=1, high=4)
+    seed: int = option(0, "study seed (nothing here is random)", low=0)
 
 
 def derive(theorem_d: int = 2) -> dict:
@@ -81,39 +75,30 @@ def report(derived: dict) -> tuple[dict, str]:
     return data, "\n".join(lines)
 
 
-def main(config: Config) -> Path:
-    derived = derive(config.theorem_d)
-    data, md = report(derived)
-    if not config.quiet:
-        for section, items in data.items():
-            print(f"== {section}")
-            if section == "toy":
-                print(f"   max_stable_lr = {items['max_stable_lr']:.6f}")
-                continue
-            for name, both in items.items():
-                print(f"   {name}: {both['text']}")
-                print(f"   {' ' * len(name)}  LaTeX: {both['latex']}")
-
-    def fill(tmp: Path) -> None:
-        (tmp / "conditions.json").write_text(json.dumps(data, indent=2))
-        (tmp / "conditions.md").write_text(md)
-        (tmp / "summary.md").write_text(md)
-
-    folder = write_results(Path(config.out) / "derive_conditions", vars(config), fill)
-    if not config.quiet:
-        print(f"wrote {folder}")
-    return folder
+def task(cfg: Config, index: int, seed: int) -> dict:
+    data, md = report(derive(cfg.theorem_d))
+    return {"conditions": data, "markdown": md}
 
 
-def parse_args(argv=None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="results", help="results root (default: results)")
-    ap.add_argument("--theorem-d", type=int, default=2,
-                    help="dimension of the symbolic theorem condition (default 2)")
-    ap.add_argument("--quiet", action="store_true", help="print nothing")
-    ns = ap.parse_args(argv)
-    return Config(out=ns.out, theorem_d=ns.theorem_d, quiet=ns.quiet)
+def files(cfg: Config, records: list[dict], folder: Path) -> None:
+    write_json(folder / "conditions.json", records[0]["conditions"])
+    atomic_write(folder / "conditions.md", records[0]["markdown"])
 
+
+def summary(cfg: Config, records: list[dict], folder: Path):
+    data = records[0]["conditions"]
+    return records[0]["markdown"], {
+        "gamma_without": data["recursion (without)"]["gamma"]["text"],
+        "toy_max_stable_lr": data["toy"]["max_stable_lr"],
+        "toy_closed_form": data["toy"]["closed_form"], "figures": []}
+
+
+STUDY = Study(name="derive_conditions", config=Config, size=lambda cfg: 1, task=task,
+              table=lambda cfg, records: [
+                  {"section": section, "name": name, "text": both["text"]}
+                  for section, items in records[0]["conditions"].items() if section != "toy"
+                  for name, both in items.items()],
+              summary=summary, files=files)
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(STUDY, description=__doc__.splitlines()[0])

@@ -12,34 +12,34 @@ non-uniformity bound is not necessary once ``d >= 2``.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import sim
+from sim.plotting import plt, save
+from sim.studies import Study, load, main, option, task_seeds
 
-import sim  # noqa: E402
-from sim.plotting import plt, save  # noqa: E402
-from sim.results import write_results  # noqa: E402
+CHUNK = 20
+"""Ensembles per task."""
 
 
 @dataclass(frozen=True)
 class Config:
-    eta: float = 0.5
-    n: int = 10
-    Bs: tuple = (1, 2, 5, 10)
-    B_fixed: int = 1
-    etas: tuple = (0.25, 0.5, 1.0)
-    ensembles: int = 400
-    d: tuple = (2, 3)
-    seed: int = 0
-    out: str = "results"
-    quiet: bool = False
+    eta: float = option(0.5, "learning rate of the overlay and panel (a)", positive=True)
+    n: int = option(10, "samples per ensemble", low=2)
+    Bs: tuple[int, ...] = option((1, 2, 5, 10), "batch sizes of panel (a)", low=1)
+    B_fixed: int = option(1, "batch size of panel (b) and the overlay", low=1)
+    etas: tuple[float, ...] = option((0.25, 0.5, 1.0), "learning rates of panel (b)",
+                                     positive=True)
+    ensembles: int = option(400, "random ensembles in the overlay", low=1, full=4000)
+    d: tuple[int, ...] = option((2, 3), "dimensions of the random ensembles", low=1)
+    seed: int = option(0, "study seed", low=0)
+
+    def check(self):
+        if self.B_fixed > self.n or any(B > self.n for B in self.Bs):
+            raise ValueError(f"B_fixed and Bs must be <= n = {self.n}")
 
 
 def boundary_1d(eta: float, gamma: float, a: np.ndarray) -> np.ndarray:
@@ -48,13 +48,13 @@ def boundary_1d(eta: float, gamma: float, a: np.ndarray) -> np.ndarray:
         return np.sqrt(np.clip(1 - (1 - eta * a) ** 2, 0, None) / (eta**2 * gamma))
 
 
-def random_ensembles(cfg: Config):
-    """Random factor ensembles, ``d`` in ``cfg.d``, each rescaled so that its sharpness
-    is uniform on ``(0, 2.4/eta)``. Two families alternate: Gaussian factors of full
-    rank (``G_i`` iid ``N(0, 1)``), and heterogeneous ones (rank ``1..d``, each sample
-    scaled by a factor uniform on ``(0.2, 2)``: larger non-uniformity)."""
-    rng = np.random.default_rng(cfg.seed)
-    for k in range(cfg.ensembles):
+def random_ensembles(cfg: Config, index: int, seed: int):
+    """The ensembles of task ``index``: ``d`` in ``cfg.d``, each rescaled so that its
+    sharpness is uniform on ``(0.05, 2.4)/eta``. Two families alternate: Gaussian factors
+    of full rank (``G_i`` iid ``N(0, 1)``), and heterogeneous ones (rank ``1..d``, each
+    sample scaled by a factor uniform on ``(0.2, 2)``: larger non-uniformity)."""
+    rng = np.random.default_rng(seed)
+    for k in range(index * CHUNK, min((index + 1) * CHUNK, cfg.ensembles)):
         d = int(rng.choice(cfg.d))
         if k % 2 == 0:
             G = rng.standard_normal((cfg.n, d, d))
@@ -66,29 +66,31 @@ def random_ensembles(cfg: Config):
         yield sim.from_factors(G * np.sqrt(target / ens.a), name=f"random-{k}")
 
 
-def run(cfg: Config) -> list[dict]:
+def all_ensembles(cfg: Config):
+    """Every ensemble of the study, in order (what the tasks see)."""
+    for i, seed in enumerate(task_seeds(cfg.seed, size(cfg))):
+        yield from random_ensembles(cfg, i, seed)
+
+
+def size(cfg: Config) -> int:
+    return -(-cfg.ensembles // CHUNK)
+
+
+def task(cfg: Config, index: int, seed: int) -> dict:
+    g = sim.batch_factor(cfg.n, cfg.B_fixed)
     rows = []
-    for ens in tqdm(random_ensembles(cfg), total=cfg.ensembles, disable=cfg.quiet,
-                    desc="diagram"):
-        g = sim.batch_factor(cfg.n, cfg.B_fixed)
+    for ens in random_ensembles(cfg, index, seed):
         rep = sim.report(ens, cfg.eta, cfg.B_fixed)
         rows.append(dict(name=ens.name, d=ens.d, r=ens.r, a=ens.a, s=ens.s, gamma=g,
                          rho=rep.rho, stable=rep.stable["exact"], box=rep.box,
                          theorem=rep.stable["theorem"],
                          outside_box_stable=rep.stable["exact"] and not rep.box,
                          ratio=cfg.eta * np.sqrt(g) * ens.s))
-    return rows
+    return {"rows": rows}
 
 
-def read_rows(folder: Path) -> list[dict]:
-    with open(folder / "ensembles.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        for k in ("a", "s", "gamma", "rho", "ratio"):
-            r[k] = float(r[k])
-        for k in ("stable", "box", "theorem", "outside_box_stable"):
-            r[k] = r[k] == "True"
-    return rows
+def table(cfg: Config, records: list[dict]) -> list[dict]:
+    return [row for rec in records for row in rec["rows"]]
 
 
 def _panel(ax, eta, gamma, color, label):
@@ -102,8 +104,8 @@ def _panel(ax, eta, gamma, color, label):
     ax.plot([0, 2 / eta, 2 / eta], [s_box, s_box, 0], color=color, ls="--", lw=1.2)
 
 
-def plot(folder: Path, cfg: Config) -> list[Path]:
-    rows = read_rows(folder)
+def plot(folder: Path) -> list[Path]:
+    cfg, _, rows = load(STUDY, folder)
     out = []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.cm.viridis(np.linspace(0, 0.85, max(len(cfg.Bs), len(cfg.etas))))
@@ -149,8 +151,8 @@ def plot(folder: Path, cfg: Config) -> list[Path]:
     return out
 
 
-def summarize(folder: Path, cfg: Config) -> str:
-    rows = read_rows(folder)
+def summary(cfg: Config, records: list[dict], folder: Path):
+    rows = table(cfg, records)
     stable = [r for r in rows if r["stable"]]
     outside = [r for r in rows if r["outside_box_stable"]]
     in_box_unstable = [r for r in rows if r["box"] and not r["stable"]]
@@ -168,39 +170,14 @@ def summarize(folder: Path, cfg: Config) -> str:
         f"- theorem's condition holds but unstable (must be 0: the theorem is sufficient): "
         f"{len(theorem_unstable)}", "",
         "![diagram](diagram.png)", "![overlay](overlay.png)", ""]
-    return "\n".join(lines)
+    return "\n".join(lines), {
+        "ensembles": len(rows), "stable": len(stable), "stable_outside_box": len(outside),
+        "in_box_unstable": len(in_box_unstable), "theorem_but_unstable": len(theorem_unstable),
+        "best_ratio": best, "figures": ["diagram", "overlay"]}
 
 
-def main(cfg: Config) -> Path:
-    rows = run(cfg)
-
-    def fill(tmp: Path) -> None:
-        with open(tmp / "ensembles.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        plot(tmp, cfg)
-        (tmp / "summary.md").write_text(summarize(tmp, cfg))
-
-    folder = write_results(Path(cfg.out) / "diagram", asdict(cfg), fill)
-    if not cfg.quiet:
-        print(f"wrote {folder}")
-    return folder
-
-
-def parse_args(argv=None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--full", action="store_true", help="4000 ensembles")
-    ap.add_argument("--ensembles", type=int, default=None)
-    ap.add_argument("--eta", type=float, default=0.5)
-    ap.add_argument("--n", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--quiet", action="store_true")
-    ns = ap.parse_args(argv)
-    count = ns.ensembles or (4000 if ns.full else 400)
-    return Config(eta=ns.eta, n=ns.n, ensembles=count, seed=ns.seed, out=ns.out, quiet=ns.quiet)
-
+STUDY = Study(name="diagram", config=Config, size=size, task=task, table=table,
+              summary=summary, plot=plot)
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(STUDY, description=__doc__.splitlines()[0])

@@ -11,45 +11,36 @@ mean-square threshold (``E m^2 = 1``) and the almost-sure one (Lyapunov exponent
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
-from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import sim  # noqa: E402
-from sim import nonlinear_toy as toy  # noqa: E402
-from sim.plotting import COLORS, plt, save  # noqa: E402
-from sim.results import write_results  # noqa: E402
+import sim
+from sim import nonlinear_toy as toy
+from sim.plotting import COLORS, plt, save
+from sim.studies import Study, load, main, option, write_json
+from sim.studies.store import atomic_save
 
 SCHEMES = {"SGD B=1": (1, False), "SGD B=2 with replacement": (2, True), "GD": (2, False)}
 GRID_QUICK = (0.45, 0.5, 0.526, 0.54, 0.55, 0.5525, 0.555, 0.5575, 0.5595, 0.562, 0.565,
               0.57, 0.58, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.87, 0.9, 0.95)
+GRID_FULL = tuple(float(x) for x in np.round(np.concatenate([
+    np.linspace(0.45, 0.54, 4), np.linspace(0.545, 0.575, 31), np.linspace(0.58, 0.98, 21)]), 5))
 
 
 @dataclass(frozen=True)
 class Config:
-    etas: tuple = GRID_QUICK
-    runs: int = 2000
-    steps: int = 5000
-    eps: float = 1e-5
-    seed: int = 0
-    path_eta: float = 0.7
-    path_steps: int = 150
-    out: str = "results"
-    quiet: bool = False
-
-
-FULL = dict(etas=tuple(np.round(np.concatenate([np.linspace(0.45, 0.54, 4),
-                                                np.linspace(0.545, 0.575, 31),
-                                                np.linspace(0.58, 0.98, 21)]), 5)),
-            runs=20000, steps=20000)
+    etas: tuple[float, ...] = option(GRID_QUICK, "learning rates", positive=True,
+                                     full=GRID_FULL)
+    runs: int = option(2000, "runs per learning rate and scheme", low=1, full=20000)
+    steps: int = option(5000, "steps per run", low=1, full=20000)
+    eps: float = option(1e-5, "start at x0 = 1 - eps", positive=True, high=0.4)
+    seed: int = option(0, "study seed", low=0)
+    path_eta: float = option(0.7, "learning rate of the example paths", positive=True)
+    path_steps: int = option(150, "steps of the example paths", low=1)
 
 
 def thresholds() -> dict:
@@ -70,49 +61,65 @@ def thresholds() -> dict:
     return out
 
 
-def run(cfg: Config) -> dict:
+def size(cfg: Config) -> int:
+    return len(SCHEMES) * len(cfg.etas) + 1
+
+
+def task(cfg: Config, index: int, seed: int) -> dict:
+    """Task ``k * len(etas) + j``: scheme ``k`` at ``etas[j]``; the last task draws the
+    example paths."""
+    x0 = 1 - cfg.eps
+    if index == size(cfg) - 1:
+        sgd = toy.simulate_toy(cfg.path_eta, 8, cfg.path_steps, seed, x0=x0, keep=8)
+        gd = toy.simulate_toy(cfg.path_eta, 1, cfg.path_steps, seed, B=2, x0=x0, keep=1)
+        return {"paths_sgd": sgd.paths.tolist(), "paths_gd": gd.paths.tolist()}
+    k, j = divmod(index, len(cfg.etas))
+    B, replace = list(SCHEMES.values())[k]
+    res = toy.simulate_toy(cfg.etas[j], cfg.runs, cfg.steps, seed, B=B, replace=replace, x0=x0)
+    esc = res.escape_at[res.escape_at > 0]
+    qs = np.percentile(esc, [25, 50, 75]) if esc.size else [np.nan] * 3
+    frac = res.final_fractions()
+    return {"scheme": list(SCHEMES)[k], "eta": cfg.etas[j],
+            "escape_prob": res.escape_probability, "t25": qs[0], "t50": qs[1], "t75": qs[2],
+            "final_at_0": frac["0"], "final_at_1": frac["1"]}
+
+
+def table(cfg: Config, records: list[dict]) -> list[dict]:
+    return [r for r in records[:-1]]
+
+
+def files(cfg: Config, records: list[dict], folder: Path) -> None:
+    """``data.npz`` (per scheme and eta, with the Lyapunov predictions) and
+    ``thresholds.json``, the inputs of the figures."""
     lo, hi = toy.basin_of_one()
     delta = 1 - lo
     data = {"eta": np.array(cfg.etas, dtype=float)}
-    total = len(SCHEMES) * len(cfg.etas)
-    bar = tqdm(total=total, disable=cfg.quiet, desc="toy_example")
     for k, (name, (B, replace)) in enumerate(SCHEMES.items()):
-        key = name.split()[0].lower() + ("_b2w" if replace else "")
-        prob, q25, q50, q75, at0, at1 = ([] for _ in range(6))
-        for j, eta in enumerate(cfg.etas):
-            res = toy.simulate_toy(eta, cfg.runs, cfg.steps, cfg.seed + 7919 * k + j, B=B,
-                                   replace=replace, x0=1 - cfg.eps)
-            esc = res.escape_at[res.escape_at > 0]
-            prob.append(res.escape_probability)
-            qs = np.percentile(esc, [25, 50, 75]) if esc.size else [np.nan] * 3
-            q25.append(qs[0])
-            q50.append(qs[1])
-            q75.append(qs[2])
-            frac = res.final_fractions()
-            at0.append(frac["0"])
-            at1.append(frac["1"])
-            bar.update()
-        for field, values in zip(("escape_prob", "t25", "t50", "t75", "final_at_0", "final_at_1"),
-                                 (prob, q25, q50, q75, at0, at1), strict=True):
-            data[f"{key}_{field}"] = np.array(values)
+        key = KEYS[name]
+        rows = records[k * len(cfg.etas):(k + 1) * len(cfg.etas)]
+        for field in ("escape_prob", "t25", "t50", "t75", "final_at_0", "final_at_1"):
+            data[f"{key}_{field}"] = np.array([r[field] for r in rows], dtype=float)
         lam = toy.lyapunov_at_one(data["eta"], B, replace)
         data[f"{key}_lyapunov"] = lam
         with np.errstate(divide="ignore", invalid="ignore"):
             data[f"{key}_predicted_t"] = np.where(lam > 0, np.log(delta / cfg.eps) / lam, np.nan)
-    bar.close()
-    sgd = toy.simulate_toy(cfg.path_eta, 8, cfg.path_steps, cfg.seed, x0=1 - cfg.eps, keep=8)
-    gd = toy.simulate_toy(cfg.path_eta, 1, cfg.path_steps, cfg.seed, B=2, x0=1 - cfg.eps,
-                          keep=1)
-    data["paths_sgd"], data["paths_gd"] = sgd.paths, gd.paths
+    data["paths_sgd"] = np.array(records[-1]["paths_sgd"])
+    data["paths_gd"] = np.array(records[-1]["paths_gd"])
     data["basin"] = np.array([lo, hi])
-    return data
+    def savez(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **data)
+
+    atomic_save(folder / "data.npz", savez)
+    write_json(folder / "thresholds.json", thresholds())
 
 
 KEYS = {"SGD B=1": "sgd", "SGD B=2 with replacement": "sgd_b2w", "GD": "gd"}
 
 
-def plot(folder: Path, cfg: Config) -> list[Path]:
+def plot(folder: Path) -> list[Path]:
     """Four figures from ``data.npz`` (no simulation here)."""
+    cfg, _, _ = load(STUDY, folder)
     d = dict(np.load(folder / "data.npz"))
     th = json.loads((folder / "thresholds.json").read_text())
     out = []
@@ -182,7 +189,7 @@ def plot(folder: Path, cfg: Config) -> list[Path]:
     return out
 
 
-def summarize(folder: Path, cfg: Config) -> str:
+def summary(cfg: Config, records: list[dict], folder: Path):
     d = dict(np.load(folder / "data.npz"))
     th = json.loads((folder / "thresholds.json").read_text())
     i7 = int(np.argmin(np.abs(d["eta"] - 0.7)))
@@ -225,44 +232,21 @@ def summarize(folder: Path, cfg: Config) -> str:
               "![landscape](landscape.png)", "![paths](paths.png)",
               "![escape probability](escape_probability.png)",
               "![escape times](escape_times.png)", ""]
-    return "\n".join(lines)
+    return "\n".join(lines), {
+        "thresholds": th, "eta": d["eta"].tolist(),
+        "sgd_escape_prob": d["sgd_escape_prob"].tolist(),
+        "gd_escape_prob_max": float(d["gd_escape_prob"].max()),
+        "t50_at_0.7": float(d["sgd_t50"][i7]), "t25_at_0.7": float(d["sgd_t25"][i7]),
+        "t75_at_0.7": float(d["sgd_t75"][i7]), "final_at_0_at_0.7": float(d["sgd_final_at_0"][i7]),
+        "figures": ["landscape", "paths", "escape_probability", "escape_times"]}
 
 
 def _steps(value: float) -> str:
     return "-" if not np.isfinite(value) else f"{value:.0f}"
 
 
-def main(cfg: Config) -> Path:
-    data = run(cfg)
-
-    def fill(tmp: Path) -> None:
-        np.savez(tmp / "data.npz", **data)
-        (tmp / "thresholds.json").write_text(json.dumps(thresholds(), indent=2))
-        plot(tmp, cfg)
-        (tmp / "summary.md").write_text(summarize(tmp, cfg))
-
-    folder = write_results(Path(cfg.out) / "toy_example", asdict(cfg), fill)
-    if not cfg.quiet:
-        print(f"wrote {folder}")
-    return folder
-
-
-def parse_args(argv=None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--full", action="store_true", help="finer grid, 20000 runs x 20000 steps")
-    ap.add_argument("--runs", type=int, default=None)
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--quiet", action="store_true")
-    ns = ap.parse_args(argv)
-    kw = dict(FULL) if ns.full else {}
-    if ns.runs:
-        kw["runs"] = ns.runs
-    if ns.steps:
-        kw["steps"] = ns.steps
-    return Config(**kw, seed=ns.seed, out=ns.out, quiet=ns.quiet)
-
+STUDY = Study(name="toy_example", config=Config, size=size, task=task, table=table,
+              summary=summary, plot=plot, files=files)
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(STUDY, description=__doc__.splitlines()[0])

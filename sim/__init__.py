@@ -9,7 +9,8 @@ numpy, scipy and numba (numba.cuda optional); never sympy. The mathematics is in
 - :mod:`sim.stability`: ``rho(T)``, thresholds, per-notion verdicts;
 - :mod:`sim.linear`: Monte Carlo on CPU (parallel) or CUDA;
 - :mod:`sim.estimates`: the statistics the simulators share (fits with a status);
-- :mod:`sim.results`: complete-or-absent results folders;
+- :mod:`sim.studies`: studies with hashed, resumable, atomic results folders (serial or dask);
+- :mod:`sim.nets`, :mod:`sim.data`: small networks, their training and curvature; data sets;
 - :mod:`sim.testing`: hypothesis strategies (needs the ``test`` extra).
 """
 

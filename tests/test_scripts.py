@@ -1,7 +1,9 @@
-"""Claim: every script the README lists runs end to end in a tiny mode and writes a
+"""Claim: every script the README lists is a thin use of sim.studies: it answers --help
+with the common options, rejects every bad value of every option with exit code 2
+(values generated from its config record), runs end to end in a tiny mode and writes a
 complete results folder whose numbers match the library's."""
 
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
@@ -9,99 +11,153 @@ from pathlib import Path
 
 import pytest
 
+import sim
 from sim.nonlinear_toy import reference
+from sim.studies import preset, read_csv, read_summary, run
+from sim.studies.cli import parse_config
+from sim.studies.config import spec
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ["derive_conditions", "toy_example", "diagram", "monte_carlo", "bench_linear",
+           "bench_mlp", "reproduce"]
+COMMON = ["--out", "--seed", "--quick", "--full", "--executor", "--workers", "--scheduler"]
 
 
-def load_script(name):
-    path = ROOT / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"scripts_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+def _config_of(name):
+    mod = importlib.import_module(name)
+    if name == "reproduce":
+        return mod.Config, False
+    return mod.STUDY.config, mod.STUDY.serial_only
+
+
+def bad_values(config) -> list[tuple[list[str], str]]:
+    """``(argv, option)`` pairs that must be rejected, generated from the record's
+    field types and metadata: wrong type, NaN/inf, below the bounds, zero where
+    positive, unknown choice, and bad run options."""
+    out = []
+    for name, typ, elem, meta, _ in spec(config):
+        flag = "--" + name.replace("_", "-")
+        base = elem if typ is tuple else typ
+        values = []
+        if base is int:
+            values += ["1.5", "abc"]
+        elif base is float:
+            values += ["nan", "inf", "-inf", "abc"]
+        if base in (int, float):
+            if meta.get("low") is not None:
+                values.append(str(meta["low"] - 1))
+            if meta.get("high") is not None:
+                values.append(str(meta["high"] + 1))
+            if meta.get("positive"):
+                values += ["0", "-1"]
+        if meta.get("choices"):
+            values.append("bogus-choice")
+        if typ is bool:
+            values.append("=maybe")
+        for v in values:
+            out.append(([flag + v] if v.startswith("=") else [flag, v], flag))
+        if typ is tuple:
+            out.append(([flag], flag))  # no value at all
+    out += [(["--workers", "0"], "--workers"), (["--workers", "-3"], "--workers"),
+            (["--workers", "x"], "--workers"), (["--executor", "spark"], "--executor"),
+            (["--seed", "-1"], "--seed"), (["--quick", "--full"], "--full")]
+    return out
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help(script):
+    """Every script answers --help with the study options and the common run options."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for opt in COMMON:
+        assert opt in out.stdout, (script, opt)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_bad_value_is_a_usage_error(script, capsys):
+    """Each bad value of each option exits with code 2 and a message naming the option
+    (parsed in process; one per script also through a real subprocess)."""
+    config, serial_only = _config_of(script)
+    cases = bad_values(config)
+    assert len(cases) >= 6
+    for argv, flag in cases:
+        with pytest.raises(SystemExit) as exc:
+            parse_config(script, config, argv, serial_only=serial_only)
+        assert exc.value.code == 2, (script, argv)
+        err = capsys.readouterr().err
+        assert flag in err or flag.lstrip("-").replace("-", "_") in err, (script, argv, err)
+    argv, flag = cases[0]
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), *argv],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and flag in out.stderr and "Traceback" not in out.stderr
+
+
+def test_count_of_rejected_values(capsys):
+    """(Reported in the closing note.) Every generated bad value is rejected."""
+    total = sum(len(bad_values(_config_of(s)[0])) for s in SCRIPTS)
+    print(f"{total} bad command-line values generated and rejected")
+    assert total >= 60
+
+
+def test_presets_are_valid():
+    """The --quick and --full presets of every script construct (validated)."""
+    for script in SCRIPTS:
+        config, _ = _config_of(script)
+        for name in ("quick", "full"):
+            preset(config, name)
+    from reproduce import Config, study_configs
+
+    for size in ("tiny", "quick", "full"):
+        assert len(study_configs(preset(Config, None, size=size))) == 4
+
+
+def _study(name):
+    return importlib.import_module(name).STUDY
 
 
 def test_derive_conditions(tmp_path):
     """derive_conditions writes conditions.json/.md with the toy threshold 2a/(a^2 + s^2)."""
-    mod = load_script("derive_conditions")
-    folder = mod.main(mod.Config(out=str(tmp_path), quiet=True))
-    assert folder == tmp_path / "derive_conditions"
-    for f in ("conditions.json", "conditions.md", "config.json", "meta.json"):
+    study = _study("derive_conditions")
+    folder = run(study, preset(study.config, None), out=tmp_path, quiet=True)
+    for f in ("conditions.json", "conditions.md", "config.json", "meta.json", "summary.json"):
         assert (folder / f).is_file()
     data = json.loads((folder / "conditions.json").read_text())
     assert data["toy"]["max_stable_lr"] == pytest.approx(reference().eta_mean_square, rel=1e-12)
     assert "eta_max" in data["1-D conditions (without)"]
-    assert not list(tmp_path.glob(".derive_conditions*")), "temporary folder left behind"
-
-
-@pytest.mark.parametrize("script", ["derive_conditions", "toy_example", "diagram",
-                                    "monte_carlo", "bench_linear", "bench_mlp", "reproduce"])
-def test_help(script):
-    """Every script the README lists answers --help."""
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), "--help"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and "--out" in out.stdout
+    assert read_summary(folder)["toy_max_stable_lr"] == data["toy"]["max_stable_lr"]
 
 
 def test_monte_carlo_tiny(tmp_path):
-    """monte_carlo writes data.csv, the stability map and a summary whose rho values
-    are the library's spectral radii; decided Monte Carlo verdicts agree with rho."""
-    import csv
+    """monte_carlo writes data.csv, the stability map and summaries whose rho values are
+    the library's spectral radii; decided Monte Carlo verdicts agree with rho."""
+    study = _study("monte_carlo")
+    import monte_carlo
 
-    import numpy as np
-
-    import sim
-
-    mod = load_script("monte_carlo")
-    cfg = mod.Config(kind="prescribed", d=2, n=6, a=1.0, s=0.05, B=(1, 6), ratios=(0.5, 1.5),
-                     steps=30, paths=512, fit_from=5, out=str(tmp_path), quiet=True)
-    folder = mod.main(cfg)
+    cfg = preset(study.config, None, kind="prescribed", d=2, n=6, a=1.0, s=0.05, B=(1, 6),
+                 ratios=(0.5, 1.5), steps=30, paths=512, fit_from=5)
+    folder = run(study, cfg, out=tmp_path, quiet=True)
     for f in ("data.csv", "stability_map.png", "stability_map.pdf", "summary.md",
-              "config.json", "meta.json"):
+              "summary.json", "config.json", "meta.json"):
         assert (folder / f).is_file(), f
-    rows = list(csv.DictReader(open(folder / "data.csv")))
+    rows = read_csv(folder / "data.csv")
     assert len(rows) == 4
-    ens = mod.make_ensemble(cfg)
+    ens = monte_carlo.make_ensemble(cfg)
     for r in rows:
-        rho = sim.spectral_radius(ens, float(r["eta"]), int(r["B"])).rho
-        assert float(r["rho"]) == pytest.approx(rho, rel=1e-10)
+        rho = sim.spectral_radius(ens, r["eta"], r["B"]).rho
+        assert r["rho"] == pytest.approx(rho, rel=1e-10)
         if r["mc_verdict"] != "undecided":
             assert (r["mc_verdict"] == "stable") == (rho <= 1)
-    assert "stability map" in (folder / "summary.md").read_text()
-    assert np.isfinite([float(r["log_rho"]) for r in rows]).all()
-
-
-def test_bench_linear_quick(tmp_path):
-    """bench_linear --quick runs and writes its table (timings are reported, not asserted)."""
-    mod = load_script("bench_linear")
-    folder = mod.main(mod.Config(quick=True, repeats=1, out=str(tmp_path)))
-    text = (folder / "summary.md").read_text()
-    assert "vs NumPy" in text and "spectral_radius" in text
-    assert (folder / "table.csv").is_file()
-
-
-def test_bench_mlp_quick(tmp_path):
-    """bench_mlp --quick runs the four benchmarks and writes its table; the curvature
-    it times agrees with the dense reference (timings are reported, not asserted)."""
-    import csv
-
-    mod = load_script("bench_mlp")
-    folder = mod.main(mod.Config(quick=True, repeats=1, out=str(tmp_path)))
-    text = (folder / "summary.md").read_text()
-    assert all(f"| {k}." in text for k in (1, 2, 3, 4))
-    rows = {(r["benchmark"], r["key"]): r["value"]
-            for r in csv.DictReader(open(folder / "table.csv"))}
-    assert float(rows[("sigma", "ours_rel_err")]) < 1e-8
-    assert float(rows[("threshold", "eta_exact")]) <= float(rows[("threshold", "eta_gd")])
+    assert read_summary(folder)["points"] == 4
 
 
 def test_toy_example_tiny(tmp_path):
     """toy_example writes data, four figures and a summary with the exact thresholds."""
-    mod = load_script("toy_example")
-    folder = mod.main(mod.Config(etas=(0.5, 0.7), runs=100, steps=500, out=str(tmp_path),
-                                 quiet=True))
+    import numpy as np
+
+    study = _study("toy_example")
+    folder = run(study, preset(study.config, None, etas=(0.5, 0.7), runs=100, steps=500),
+                 out=tmp_path, quiet=True)
     for f in ("data.npz", "thresholds.json", "summary.md", "landscape.png", "paths.png",
               "escape_probability.png", "escape_times.png", "escape_times.pdf"):
         assert (folder / f).is_file(), f
@@ -109,8 +165,6 @@ def test_toy_example_tiny(tmp_path):
     ref = reference()
     for value in (ref.eta_mean_square, ref.eta_almost_sure):
         assert f"| {value:.4f} | {value:.4f} |" in summary
-    import numpy as np
-
     data = np.load(folder / "data.npz")
     assert data["gd_escape_prob"].max() == 0.0
     assert data["sgd_escape_prob"][0] == 0.0 and data["sgd_escape_prob"][1] == 1.0
@@ -119,15 +173,16 @@ def test_toy_example_tiny(tmp_path):
 def test_diagram_tiny(tmp_path):
     """diagram writes the two figures and per-ensemble verdicts equal to sim.report's;
     no ensemble meets the theorem's condition while unstable."""
-    import sim
+    import diagram
 
-    mod = load_script("diagram")
-    cfg = mod.Config(ensembles=20, out=str(tmp_path), quiet=True)
-    folder = mod.main(cfg)
-    for f in ("ensembles.csv", "diagram.png", "overlay.png", "summary.md"):
+    study = diagram.STUDY
+    cfg = preset(study.config, None, ensembles=30)
+    folder = run(study, cfg, out=tmp_path, quiet=True)
+    for f in ("data.csv", "diagram.png", "overlay.png", "summary.md"):
         assert (folder / f).is_file(), f
-    rows = mod.read_rows(folder)
-    ensembles = list(mod.random_ensembles(cfg))
+    rows = read_csv(folder / "data.csv")
+    ensembles = list(diagram.all_ensembles(cfg))
+    assert len(rows) == len(ensembles) == 30
     for r, ens in zip(rows, ensembles, strict=True):
         rep = sim.report(ens, cfg.eta, cfg.B_fixed)
         assert r["rho"] == pytest.approx(rep.rho, rel=1e-10)
@@ -135,28 +190,36 @@ def test_diagram_tiny(tmp_path):
         assert not (r["theorem"] and not r["stable"])
 
 
+@pytest.mark.parametrize("name", ["bench_linear", "bench_mlp"])
+def test_benchmarks_quick(tmp_path, name):
+    """The benchmarks run in their quick preset and write their tables (timings are
+    reported, not asserted); bench_mlp's curvature agrees with its dense reference."""
+    study = _study(name)
+    folder = run(study, preset(study.config, "quick"), out=tmp_path, quiet=True)
+    summary = read_summary(folder)
+    assert (folder / "data.csv").is_file() and (folder / "summary.md").is_file()
+    if name == "bench_mlp":
+        assert summary["sigma"]["ours_rel_err"] < 1e-8
+        assert summary["threshold"]["eta_exact"] <= summary["threshold"]["eta_gd"]
+    else:
+        assert "vs plain numba" in (folder / "summary.md").read_text()
+    with pytest.raises(ValueError, match="serially only"):
+        run(study, preset(study.config, "quick"), out=tmp_path, executor="dask", quiet=True)
+
+
 def test_reproduce_tiny(tmp_path):
-    """reproduce runs every study and writes REPORT.md whose figures exist and whose
-    toy threshold is the library's."""
+    """reproduce runs every study and writes REPORT.md from their summary.json: every
+    figure exists and the toy threshold is the library's."""
     import re
 
-    from theory.numeric import max_stable_lr
+    from reproduce import main
 
-    mod = load_script("reproduce")
-    path = mod.main(mod.Config(tiny=True, out=str(tmp_path), quiet=True))
+    path = main(["--size", "tiny", "--out", str(tmp_path), "--quiet"])
     text = path.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(images) == 7
     for img in images:
         assert (tmp_path / img).is_file(), img
     want = f"{reference().eta_mean_square:.4f}"
-    assert f"| {float(max_stable_lr(2.0, 1.8, 2, 1)):.4f} | {want} |" in text
-    assert not list(tmp_path.glob(".*tmp*"))
-
-
-def test_reproduce_full_configs_are_valid():
-    """The --full configurations construct (validated) without running."""
-    mod = load_script("reproduce")
-    configs = mod.study_configs(mod.parse_args(["--full", "--out", "x"]))
-    assert set(configs) == set(mod.MODULES)
-    assert configs["toy_example"].runs == 20000 and configs["diagram"].ensembles == 4000
+    assert f"| {want} | {want} |" in text
+    assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]

@@ -53,10 +53,16 @@ def _positive_int(text: str) -> int:
 
 def parser(study: Study, description: str | None = None) -> argparse.ArgumentParser:
     """The ``argparse`` parser of ``study`` (every option defaults to "not given")."""
-    ap = argparse.ArgumentParser(prog=f"{study.name}.py", description=description,
+    return config_parser(study.name, study.config, description)
+
+
+def config_parser(name: str, config: type, description: str | None = None):
+    """The parser of any config record declared with :func:`sim.studies.option`, plus the
+    run options every study takes."""
+    ap = argparse.ArgumentParser(prog=f"{name}.py", description=description,
                                  argument_default=argparse.SUPPRESS)
     group = ap.add_argument_group("study options (part of the config and its hash)")
-    for name, typ, elem, meta, default in spec(study.config):
+    for name, typ, elem, meta, default in spec(config):
         flag = "--" + name.replace("_", "-")
         shown = default
         extra = []
@@ -95,18 +101,24 @@ def parser(study: Study, description: str | None = None) -> argparse.ArgumentPar
 
 def parse(study: Study, argv=None, description: str | None = None):
     """``(config, run options)`` from the command line; exits with code 2 on a bad value."""
-    ap = parser(study, description)
+    return parse_config(study.name, study.config, argv, description, study.serial_only)
+
+
+def parse_config(name: str, config: type, argv=None, description: str | None = None,
+                 serial_only: bool = False):
+    """``(config record, run options)`` of any config type (see :func:`config_parser`)."""
+    ap = config_parser(name, config, description)
     ns = vars(ap.parse_args(argv))
     options = {k: ns.pop(k) for k in ("out", "executor", "workers", "scheduler", "quiet")}
-    name = ns.pop("preset", None)
+    chosen = ns.pop("preset", None)
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
     try:
-        config = preset(study.config, name, **fields)
+        record = preset(config, chosen, **fields)
     except (ValueError, TypeError) as exc:
         ap.error(str(exc))
-    if study.serial_only and (options["executor"] != "serial" or options["scheduler"]):
-        ap.error(f"{study.name} runs serially only (it measures time)")
-    return config, options
+    if serial_only and (options["executor"] != "serial" or options["scheduler"]):
+        ap.error(f"{name} runs serially only (it measures time)")
+    return record, options
 
 
 def main(study: Study, argv=None, description: str | None = None) -> Path:
@@ -118,4 +130,4 @@ def main(study: Study, argv=None, description: str | None = None) -> Path:
     return folder
 
 
-__all__ = ["parser", "parse", "main"]
+__all__ = ["parser", "parse", "main", "config_parser", "parse_config"]

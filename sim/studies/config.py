@@ -139,8 +139,7 @@ def preset(cls, name: str | None, **overrides):
     """A config record: defaults, then the ``quick``/``full`` preset values, then
     ``overrides``; validated."""
     values = {}
-    for fname, *_rest in spec(cls):
-        meta, default = _rest[2], _rest[3]
+    for fname, _typ, _elem, meta, default in spec(cls):
         value = meta.get(name, MISSING) if name else MISSING
         values[fname] = default if value is MISSING else value
     values.update(overrides)

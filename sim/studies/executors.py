@@ -11,7 +11,6 @@ process loads them from the on-disk cache instead of compiling again.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
@@ -27,20 +26,17 @@ def run_serial(study, config, todo, seeds, save, *, workers=None, scheduler=None
     return {"workers": 1}
 
 
-def _pickle_by_value(obj) -> None:
-    """Functions and classes defined in a script (``__main__`` or a module loaded from a
-    file path) are not importable on the workers: send them by value."""
+def _pickle_by_value(study) -> None:
+    """A study defined outside the installed packages (a script, a test module) may not
+    be importable on the workers, whose ``sys.path`` is their own: send its module by
+    value (``__main__`` always goes by value)."""
     import cloudpickle
 
-    for item in (obj.config, obj.size, obj.task, obj.table, obj.summary):
-        name = getattr(item, "__module__", None)
-        if not name or name == "__main__" or name not in sys.modules:
+    for item in (study.config, study.size, study.task, study.table, study.summary):
+        name = getattr(item, "__module__", None) or "__main__"
+        if name == "__main__" or name.split(".")[0] in ("sim", "theory"):
             continue
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
+        if name in sys.modules:
             cloudpickle.register_pickle_by_value(sys.modules[name])
 
 
