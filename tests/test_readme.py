@@ -34,3 +34,23 @@ def test_ci_runs_readme_test_command():
     executed = [ln for ln in lines if ln and not ln.startswith("#")
                 and not ln.startswith(("set ", "cd ", "export "))]
     assert executed and executed[-1] == tests
+
+
+def test_listed_commands_parse():
+    """Every `python scripts/<name>.py ...` command in the README parses: its options exist
+    and its values are valid (the scripts themselves are run by tests/test_scripts.py)."""
+    import importlib
+    import shlex
+
+    from sim.studies.cli import parse_config
+
+    commands = re.findall(r"python3? scripts/(\w+)\.py([^`\n]*)", README)
+    assert len(commands) >= 8
+    for name, rest in commands:
+        argv = shlex.split(rest.split("#")[0])
+        if argv == ["--help"]:
+            continue
+        mod = importlib.import_module(name)
+        config = mod.Config if name == "reproduce" else mod.STUDY.config
+        serial = False if name == "reproduce" else mod.STUDY.serial_only
+        parse_config(name, config, argv, serial_only=serial)
