@@ -223,3 +223,14 @@ def test_reproduce_tiny(tmp_path):
     want = f"{reference().eta_mean_square:.4f}"
     assert f"| {want} | {want} |" in text
     assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]
+
+
+def test_script_study_on_dask_equals_serial(tmp_path):
+    """A script's study (defined in a file the workers cannot import: sent by value) on a
+    LocalCluster with 2 workers gives the serial table number for number."""
+    study = _study("monte_carlo")
+    cfg = preset(study.config, None, d=2, n=6, r=1, B=(1, 6), ratios=(0.5, 1.5), steps=20,
+                 paths=256, fit_from=5)
+    serial = run(study, cfg, out=tmp_path / "serial", quiet=True)
+    dask = run(study, cfg, out=tmp_path / "dask", executor="dask", workers=2, quiet=True)
+    assert read_csv(dask / "data.csv") == read_csv(serial / "data.csv")
