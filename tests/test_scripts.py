@@ -233,4 +233,5 @@ def test_script_study_on_dask_equals_serial(tmp_path):
                  paths=256, fit_from=5)
     serial = run(study, cfg, out=tmp_path / "serial", quiet=True)
     dask = run(study, cfg, out=tmp_path / "dask", executor="dask", workers=2, quiet=True)
-    assert read_csv(dask / "data.csv") == read_csv(serial / "data.csv")
+    # byte for byte (rows hold NaN where a fit could not be made, and NaN != NaN)
+    assert (dask / "data.csv").read_bytes() == (serial / "data.csv").read_bytes()
