@@ -147,6 +147,13 @@ class Ensemble:
         return Ensemble(G=self.G / np.sqrt(self.scale), name=self.name)
 
     @cached_property
+    def stacked(self) -> np.ndarray:
+        """The factors side by side, ``[G_1 ... G_n]`` ``(d, n r)`` (factors only)."""
+        if self.G is None:
+            raise AttributeError("stacked factors exist for factor ensembles only")
+        return _readonly(self.G.transpose(1, 0, 2).reshape(self.d, -1))
+
+    @cached_property
     def dense(self) -> np.ndarray:
         """``Hs`` ``(n, d, d)``, formed from the factors if needed (``O(n d^2 r)``)."""
         if self.Hs is not None:
@@ -158,8 +165,7 @@ class Ensemble:
         """Mean Hessian ``(1/n) sum_i H_i``."""
         if self.Hs is not None:
             return _readonly(self.Hs.mean(axis=0))
-        Gf = self.G.transpose(1, 0, 2).reshape(self.d, -1)
-        return _readonly(Gf @ Gf.T / self.n)
+        return _readonly(self.stacked @ self.stacked.T / self.n)
 
     @cached_property
     def centered(self) -> np.ndarray:
@@ -175,10 +181,9 @@ class Ensemble:
         if self.Hs is not None:
             second = np.einsum("ijk,ikl->jl", self.Hs, self.Hs) / self.n
         else:
-            gram = np.einsum("idr,ids->irs", self.G, self.G)  # G_i^T G_i
-            Gg = np.einsum("idr,irs->ids", self.G, gram)
-            Gf, Ggf = (x.transpose(1, 0, 2).reshape(self.d, -1) for x in (self.G, Gg))
-            second = Ggf @ Gf.T / self.n
+            gram = np.matmul(self.G.transpose(0, 2, 1), self.G)  # G_i^T G_i, (n, r, r)
+            Gg = np.matmul(self.G, gram).transpose(1, 0, 2).reshape(self.d, -1)
+            second = Gg @ self.stacked.T / self.n
         out = second - self.H @ self.H
         return _readonly(0.5 * (out + out.T))
 

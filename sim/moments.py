@@ -40,11 +40,11 @@ def sandwich_average(ens: Ensemble, M: np.ndarray) -> np.ndarray:
         HM = np.matmul(ens.Hs, M)  # (n, d, d)
         return np.einsum("ijk,ikl->jl", HM, ens.Hs) / ens.n
     n, d, r = ens.G.shape
-    Gf = ens.G.transpose(1, 0, 2).reshape(d, n * r)  # columns grouped by sample
-    MG = (M @ Gf).reshape(d, n, r)
-    Y = np.einsum("dir,dis->irs", ens.G.transpose(1, 0, 2), MG)  # G_i^T M G_i
-    Z = np.einsum("dir,irs->dis", ens.G.transpose(1, 0, 2), Y).reshape(d, n * r)
-    return Z @ Gf.T / n
+    Gf = ens.stacked  # (d, n r), columns grouped by sample
+    MG = (M @ Gf).reshape(d, n, r).transpose(1, 0, 2)  # (n, d, r): M G_i
+    Y = np.matmul(ens.G.transpose(0, 2, 1), MG)  # (n, r, r): G_i^T M G_i
+    W = np.matmul(ens.G, Y).transpose(1, 0, 2).reshape(d, n * r)  # [G_i Y_i]
+    return W @ Gf.T / n
 
 
 def noise_sandwich(ens: Ensemble, M: np.ndarray) -> np.ndarray:

@@ -152,7 +152,7 @@ def _rotated(ens: Ensemble, U: np.ndarray) -> Ensemble:
     """The ensemble in the basis ``U`` (columns), restricted to their span (a new,
     validated, read-only :class:`Ensemble`)."""
     if ens.G is not None:
-        return Ensemble(G=np.einsum("dk,idr->ikr", U, ens.G), name=ens.name)
+        return Ensemble(G=np.matmul(U.T, ens.G), name=ens.name)
     return Ensemble(Hs=U.T @ ens.Hs @ U, name=ens.name)
 
 
@@ -225,6 +225,8 @@ def thresholds(ens: Ensemble, sampling) -> Thresholds:
     a, s = ens.a, ens.s
     eta_gd = 2.0 / a if a > 0 else np.inf
     eta_box = float(min(eta_gd, 1.0 / (s * np.sqrt(g)) if s * g > 0 else np.inf))
+    if g == 0:  # full batch: T = A (x) A, rho = max_j (1 - eta h_j)^2, every notion is GD's
+        return Thresholds(a, s, g, eta_gd, eta_box, eta_gd, eta_gd)
     return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g), eta_exact(ens, g))
 
 

@@ -19,7 +19,8 @@ from sim.studies.config import spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ["derive_conditions", "toy_example", "diagram", "monte_carlo", "bench_linear",
-           "bench_mlp", "reproduce"]
+           "bench_mlp", "nn_sharpness", "nn_diagram", "nn_correlation", "nn_escape", "nn_edge",
+           "reproduce"]
 COMMON = ["--out", "--seed", "--quick", "--full", "--executor", "--workers", "--scheduler"]
 
 
@@ -109,7 +110,7 @@ def test_presets_are_valid():
     from reproduce import Config, study_configs
 
     for size in ("tiny", "quick", "full"):
-        assert len(study_configs(preset(Config, None, size=size))) == 4
+        assert len(study_configs(preset(Config, None, size=size))) == 8
 
 
 def _study(name):
@@ -212,12 +213,12 @@ def test_reproduce_tiny(tmp_path):
     figure exists and the toy threshold is the library's."""
     import re
 
-    from reproduce import main
+    from reproduce import DOCS_FIGURES, main
 
     path = main(["--size", "tiny", "--out", str(tmp_path), "--quiet"])
     text = path.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == 7
+    assert len(images) == sum(len(f) for f in DOCS_FIGURES.values()) == 12
     for img in images:
         assert (tmp_path / img).is_file(), img
     want = f"{reference().eta_mean_square:.4f}"

@@ -24,7 +24,7 @@ from sim.sampling import SCHEME_CODES, Sampling, as_sampling
 
 BACKENDS = ("cpu", "cuda")
 METHODS = ("auto", "kernel", "blas")
-BLAS_WORK = 200_000
+BLAS_WORK = 20_000
 """``method="auto"`` of :func:`train` runs the NumPy (BLAS) loop when a step touches
 more than this many parameter-sample pairs (``B p``), the numba kernel below."""
 

@@ -69,8 +69,8 @@ def config_parser(name: str, config: type, description: str | None = None):
         for key in ("quick", "full"):
             if meta.get(key, MISSING) is not MISSING:
                 extra.append(f"{key}: {meta[key]}")
-        helptext = f"{meta['help']} (default: {shown}" + (f"; {'; '.join(extra)}" if extra
-                                                          else "") + ")"
+        helptext = (f"{meta['help']} (default: {shown}" + (f"; {'; '.join(extra)}" if extra
+                                                           else "") + ")").replace("%", "%%")
         if typ is bool:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
                                help=helptext)

@@ -6,7 +6,8 @@ A :class:`Study` is
 - ``config``: a frozen dataclass whose fields are declared with
   :func:`sim.studies.option`;
 - ``size(config)``: the number of tasks;
-- ``task(config, index, seed)``: one task's record, a JSON-serialisable dict (the
+- ``task(config, index, seed)``: one task's record, a dict of JSON-serialisable values
+  and NumPy arrays (saved beside it as ``.npz``) (the
   seed is ``SeedSequence(config.seed).spawn(size)[index]`` as an integer, so every
   executor gives every task the same stream);
 - ``table(config, records)``: the rows of ``data.csv``;
@@ -67,15 +68,37 @@ def run_path(folder: Path, index: int) -> Path:
 
 
 def read_runs(folder: Path, size: int) -> list[dict | None]:
-    """The record of every task in index order (``None`` where none is saved)."""
+    """The record of every task in index order (``None`` where none is saved). Arrays of
+    a record live in ``runs/<index>.npz`` beside its JSON, which is written after them."""
     out = []
     for i in range(size):
         path = run_path(folder, i)
         try:
-            out.append(json.loads(path.read_text())["record"])
-        except (FileNotFoundError, ValueError, KeyError):
+            saved = json.loads(path.read_text())
+            record = saved["record"]
+            if saved.get("arrays"):
+                with np.load(path.with_suffix(".npz")) as arrays:
+                    record.update({k: arrays[k] for k in saved["arrays"]})
+            out.append(record)
+        except (FileNotFoundError, ValueError, KeyError, OSError):
             out.append(None)
     return out
+
+
+def save_run(folder: Path, index: int, seed: int, record: dict, seconds: float) -> None:
+    """Write one task's record: NumPy arrays to ``runs/<index>.npz``, the rest to
+    ``runs/<index>.json`` (last, so its presence means the task is complete)."""
+    arrays = {k: v for k, v in record.items() if isinstance(v, np.ndarray)}
+    rest = {k: v for k, v in record.items() if k not in arrays}
+    path = run_path(folder, index)
+    if arrays:
+        def savez(tmp):
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+        store.atomic_save(path.with_suffix(".npz"), savez)
+    store.write_json(path, {"index": index, "seed": seed, "seconds": seconds,
+                            "arrays": sorted(arrays), "record": rest})
 
 
 def _execute(study: Study, config, index: int, seed: int):
@@ -130,8 +153,7 @@ def run(study: Study, config, *, out: str | Path = "results", executor: str = "s
     todo = [i for i in range(size) if done[i] is None]
 
     def save(index, seed, record, seconds):
-        store.write_json(run_path(folder, index), {"index": index, "seed": seed,
-                                                   "seconds": seconds, "record": record})
+        save_run(folder, index, seed, record, seconds)
 
     if todo:
         from sim.studies.executors import run_dask, run_serial
