@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.nets import MLP, train
+from sim.nets import train
 from sim.plotting import plt, save
 from sim.studies import Study, load, main, option
 from sim.studies import networks as nw
@@ -40,14 +40,10 @@ class Config:
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
-        if any(B > self.n for B in self.Bs):
-            raise ValueError(f"Bs must be <= n = {self.n}")
-        if self.dataset == "idx" and not self.idx:
-            raise ValueError("idx must name a folder when dataset is idx")
+        nw.check(self, self.Bs)
 
 
-def net_of(cfg: Config) -> MLP:
-    return MLP((nw.input_size(cfg.dataset), *cfg.hidden, 10), "relu", "mean")
+net_of = nw.net_of
 
 
 def grid(cfg: Config):

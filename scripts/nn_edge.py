@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.nets import MLP, train
+from sim.nets import train
 from sim.plotting import plt, save
 from sim.studies import Study, load, main, option, read_runs
 from sim.studies import networks as nw
@@ -44,16 +44,12 @@ class Config:
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
-        if any(B > self.n for B in self.Bs):
-            raise ValueError(f"Bs must be <= n = {self.n}")
+        nw.check(self, self.Bs)
         if self.steps % self.segments or any(w > self.steps for w in self.warmups):
             raise ValueError("segments must divide steps, and warm-ups be <= steps")
-        if self.dataset == "idx" and not self.idx:
-            raise ValueError("idx must name a folder when dataset is idx")
 
 
-def net_of(cfg: Config) -> MLP:
-    return MLP((nw.input_size(cfg.dataset), *cfg.hidden, 10), "relu", "mean")
+net_of = nw.net_of
 
 
 def grid(cfg: Config):

@@ -22,7 +22,7 @@ import numpy as np
 
 import sim
 from sim import data
-from sim.nets import MLP, to_ensemble, train
+from sim.nets import to_ensemble, train
 from sim.plotting import plt, save
 from sim.studies import Study, load, main, option, read_runs
 from sim.studies import networks as nw
@@ -48,16 +48,12 @@ class Config:
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
-        if any(B > self.n for B in self.Bs):
-            raise ValueError(f"Bs must be <= n = {self.n}")
+        nw.check(self, self.Bs)
         if self.sgd_steps % self.segments:
             raise ValueError(f"segments must divide sgd_steps = {self.sgd_steps}")
-        if self.dataset == "idx" and not self.idx:
-            raise ValueError("idx must name a folder when dataset is idx")
 
 
-def net_of(cfg: Config) -> MLP:
-    return MLP((nw.input_size(cfg.dataset), *cfg.hidden, 10), "relu", "mean")
+net_of = nw.net_of
 
 
 @cache

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.nets import MLP, train
+from sim.nets import train
 from sim.plotting import plt, save
 from sim.studies import Study, load, main, option
 from sim.studies import networks as nw
@@ -43,12 +43,10 @@ class Config:
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
-        if self.dataset == "idx" and not self.idx:
-            raise ValueError("idx must name a folder when dataset is idx")
+        nw.check(self)
 
 
-def net_of(cfg: Config) -> MLP:
-    return MLP((nw.input_size(cfg.dataset), *cfg.hidden, 10), "relu", "mean")
+net_of = nw.net_of
 
 
 def task(cfg: Config, index: int, seed: int) -> dict:

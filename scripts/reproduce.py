@@ -107,12 +107,20 @@ def network_sections(sm: dict, rel: dict) -> list[str]:
     for g in sh["by_eta"]:
         lines.append(f"| {g['eta']:g} | {g['two_over_eta']:g} | {g['a_mean']:.3g} | "
                      f"{g['ratio']:.3f} |")
-    ratios = [g["ratio"] for g in sh["by_eta"] if np.isfinite(g["ratio"])]
-    lines += ["", f"Paper: GD selects minima with a close to 2/eta (FashionMNIST 53.5, 39.3, "
-              f"19.6, 3.9, 1.9 for 2/eta = 200, 40, 20, 4, 2). Ours: a eta/2 between "
-              f"{min(ratios, default=float('nan')):.2f} and {max(ratios, default=float('nan')):.2f}"
-              ": " + ("agrees (at or just below the edge)." if ratios and max(ratios) <= 1.05
-                      else "see the study for the runs above the edge."), ""]
+    near = [g["eta"] for g in sh["by_eta"] if 0.8 <= g["ratio"] <= 1.05]
+    flat = [g["eta"] for g in sh["by_eta"] if g["ratio"] < 0.8]
+    above = [g["eta"] for g in sh["by_eta"] if g["ratio"] > 1.05]
+    verdict = (f"agrees at eta = {', '.join(map(str, near))} (a within 20% below 2/eta)"
+               if near else "does not agree at any eta")
+    if flat:
+        verdict += (f"; at eta = {', '.join(map(str, flat))} GD ended at flatter minima than "
+                    "2/eta (on this small data set and budget the sharpness does not grow to "
+                    "2/eta before the loss is fit; the paper's minima were close to 2/eta at "
+                    "every eta)")
+    if above:
+        verdict += f"; at eta = {', '.join(map(str, above))} the runs end above 2/eta"
+    lines += ["", "Paper: GD selects minima with a close to 2/eta (FashionMNIST 53.5, 39.3, "
+              f"19.6, 3.9, 1.9 for 2/eta = 200, 40, 20, 4, 2). Ours: {verdict}.", ""]
     lines += [f"### Figure 3: SGD minima and their exact edge "
               f"([study]({rel['nn_diagram']}/summary.md))", "",
               f"Data and net: {dg['data']}; {dg['net']}.", "",
@@ -130,13 +138,15 @@ def network_sections(sm: dict, rel: dict) -> list[str]:
               f"GD minimum: training accuracy {es['gd']['train_acc']:.3f} on corrupted labels, "
               f"test accuracy {es['gd']['test_acc']:.3f}.", "",
               "| B | P(escape) | median escape step | test acc after SGD | eta_exact(B) | "
-              "predicted |", "|---|---|---|---|---|---|"]
-    for B, st in es["by_B"].items():
+              "mean-square prediction | Lyapunov exponent |", "|---|---|---|---|---|---|---|"]
+    for B, st in sorted(es["by_B"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"| {B} | {st['escape_probability']:.2f} | {st['median_escape_step']:.0f}"
                      f" | {st['test_acc']:.3f} | {st['eta_exact']:.4g} | "
-                     f"{'escape' if st['predicted'] else 'stay'} |")
+                     f"{'escape' if st['predicted'] else 'stay'} | {st['lyapunov']:+.3g} |")
     lines += ["", "Paper: SGD at the same eta leaves the GD minimum within a few iterations and "
-              "finds one that tests better.", ""]
+              "finds one that tests better. Where eta > eta_exact(B) but the Lyapunov exponent "
+              "is about 0 or below, E||x||^2 grows while a typical run stays (mean-square and "
+              "almost-sure stability differ, as in the toy).", ""]
     return lines
 
 

@@ -51,18 +51,24 @@ def available() -> bool:
         return False
 
 
-def run(args: PathArgs) -> None:
-    """Run the kernel on ``args`` (built by :func:`sim.linear.kernel_args`); the
-    outputs and advanced random states are copied back into its host arrays."""
+def launch(kernel, args, count: int, threads: int) -> None:
+    """Run a compiled kernel with one thread per item (``count`` items) on ``args``, a
+    named tuple of host arrays and scalars; numba copies the arrays to the device and
+    back, so the outputs land in ``args``'s arrays."""
     cuda = _cuda()
     if not cuda.is_available():
         raise RuntimeError("backend='cuda': no CUDA device found (set "
                            "NUMBA_ENABLE_CUDASIM=1 to use the simulator)")
-    P = args.X.shape[0]
-    blocks = (P + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    blocks = (count + threads - 1) // threads
     with warnings.catch_warnings():
-        # Host arrays inside the tuple are copied to the device and back by numba:
-        # intended (the outputs must come back), so its performance warning is noise.
+        # The copies of host arrays are intended (the outputs must come back), so
+        # numba's performance warning about them is noise.
         warnings.filterwarnings("ignore", message=".*[Hh]ost array.*")
-        _kernel()[blocks, THREADS_PER_BLOCK](args)
+        kernel[blocks, threads](args)
     cuda.synchronize()
+
+
+def run(args: PathArgs) -> None:
+    """Run the kernel on ``args`` (built by :func:`sim.linear.kernel_args`); the
+    outputs and advanced random states are copied back into its host arrays."""
+    launch(_kernel(), args, args.X.shape[0], THREADS_PER_BLOCK)

@@ -38,22 +38,29 @@ def test_matches_exact_moments(smp, method):
     assert res.mean_sq_norm[0] == pytest.approx(1.0, rel=1e-12)  # unit random start
 
 
+def _two_epochs(ens, eta, x0, epoch_batches):
+    """Exact E||x_t||^2 over two epochs of random reshuffling: the average over every
+    pair of permutations, each split into batches by ``epoch_batches``."""
+    perms = list(itertools.permutations(range(ens.n)))
+    steps = 2 * len(epoch_batches(perms[0]))
+    exact = np.zeros(steps + 1)
+    for p1 in perms:
+        for p2 in perms:
+            x = x0.copy()
+            exact[0] += x @ x
+            for t, batch in enumerate(epoch_batches(p1) + epoch_batches(p2), start=1):
+                x = x - eta * ens.Hs[list(batch)].mean(0) @ x
+                exact[t] += x @ x
+    return exact / len(perms) ** 2
+
+
 def test_reshuffle_matches_permutation_enumeration():
     """Random reshuffling (n = 4, B = 2): E||x_t||^2 over two epochs equals the average
     over every pair of permutations, within 5 standard errors."""
     ens = sim.wishart(4, 2, 2, seed=2)
     eta = 0.8 / ens.a
     x0 = np.array([0.6, 0.8])
-    exact = np.zeros(5)
-    perms = list(itertools.permutations(range(4)))
-    for p1 in perms:
-        for p2 in perms:
-            x = x0.copy()
-            exact[0] += x @ x
-            for t, batch in enumerate([p1[:2], p1[2:], p2[:2], p2[2:]], start=1):
-                x = x - eta * ens.Hs[list(batch)].mean(0) @ x
-                exact[t] += x @ x
-    exact /= len(perms) ** 2
+    exact = _two_epochs(ens, eta, x0, lambda p: [p[:2], p[2:]])
     res = sim.simulate(ens, eta, Sampling(2, "reshuffle"), 4, 20000, seed=1, x0=x0)
     z, t = _z_scores(res, exact)
     assert t.size == 4 and z.max() < 5
@@ -66,16 +73,7 @@ def test_reshuffle_keep_last_matches_enumeration():
     ens = sim.wishart(3, 2, 2, seed=5)
     eta = 0.8 / ens.a
     x0 = np.array([0.6, 0.8])
-    exact = np.zeros(5)
-    perms = list(itertools.permutations(range(3)))
-    for p1 in perms:
-        for p2 in perms:
-            x = x0.copy()
-            exact[0] += x @ x
-            for t, batch in enumerate([p1[:2], p1[2:], p2[:2], p2[2:]], start=1):
-                x = x - eta * ens.Hs[list(batch)].mean(0) @ x
-                exact[t] += x @ x
-    exact /= len(perms) ** 2
+    exact = _two_epochs(ens, eta, x0, lambda p: [p[:2], p[2:]])
     smp = Sampling(2, "reshuffle", drop_last=False)
     for method in ("path", "grouped"):
         res = sim.simulate(ens, eta, smp, 4, 20000, seed=3, x0=x0, method=method)

@@ -8,9 +8,9 @@ numba's simulator and equals the CPU result model by model.
 
 from __future__ import annotations
 
-import warnings
 from functools import cache
 
+from sim.cuda import launch
 from sim.nets._kernels import TrainArgs, train_model
 
 try:  # numba-cuda is optional; the simulator swaps this module-level name
@@ -37,13 +37,4 @@ def _kernel():
 
 def run(args: TrainArgs) -> None:
     """Train every model of ``args`` on the GPU; outputs come back into its arrays."""
-    kernel = _kernel()
-    if not cuda.is_available():
-        raise RuntimeError("backend='cuda': no CUDA device found (set "
-                           "NUMBA_ENABLE_CUDASIM=1 to use the simulator)")
-    M = args.theta.shape[0]
-    blocks = (M + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Hh]ost array.*")
-        kernel[blocks, THREADS_PER_BLOCK](args)
-    cuda.synchronize()
+    launch(_kernel(), args, args.theta.shape[0], THREADS_PER_BLOCK)

@@ -79,6 +79,20 @@ def training_data(dataset: str, n: int, idx: str = "", seed: int = 0, test: int 
     return X, data.one_hot(y, K), y, X_test, y_test, f"{ds.name}, first {n} samples, K = {K}"
 
 
+def net_of(cfg) -> MLP:
+    """The ReLU net of a network study: ``input -> hidden... -> 10``, loss ``"mean"``
+    (PyTorch's ``MSELoss``, the paper's)."""
+    return MLP((input_size(cfg.dataset), *cfg.hidden, 10), "relu", "mean")
+
+
+def check(cfg, batch_sizes=()) -> None:
+    """Cross-field checks every network study shares."""
+    if any(B > cfg.n for B in batch_sizes):
+        raise ValueError(f"batch sizes must be <= n = {cfg.n}, got {tuple(batch_sizes)}")
+    if cfg.dataset == "idx" and not cfg.idx:
+        raise ValueError("idx must name a folder when dataset is idx")
+
+
 def record_every(steps: int) -> int:
     """A divisor of ``steps`` near ``steps / 100`` (loss curves of about 100 points)."""
     return math.gcd(steps, max(1, steps // 100))

@@ -41,20 +41,15 @@ def _tmp_name(path: Path) -> Path:
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary sibling and a rename; mode 0644."""
-    path = Path(path)
-    tmp = _tmp_name(path)
     raw = data.encode() if isinstance(data, str) else data
-    try:
+
+    def write(tmp):
         with open(tmp, "wb") as fh:
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_save(path, write)
 
 
 def atomic_save(path: Path, save) -> Path:
