@@ -6,7 +6,8 @@
 4. a Monte Carlo stability map over ``(B, eta)`` (``monte_carlo``);
 5. the paper's network experiments on offline data: Table 1 (``nn_sharpness``),
    Figure 3 with each minimum's exact threshold (``nn_diagram``), Figure 4
-   (``nn_correlation``) and Figure 1 (``nn_escape``).
+   (``nn_correlation``) and Figure 1 (``nn_escape``); and where training ends relative
+   to its edge of stability (``nn_edge``).
 
 Each study runs through ``sim.studies`` (resumable, hashed folders; ``--executor dask``
 spreads their tasks over a cluster) and the report reads only their ``summary.json``.
@@ -24,13 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import derive_conditions
 import diagram
 import monte_carlo
 import nn_correlation
 import nn_diagram
+import nn_edge
 import nn_escape
 import nn_sharpness
 import toy_example
@@ -41,11 +41,13 @@ from sim.studies.cli import parse_config
 STUDIES = {"derive_conditions": derive_conditions.STUDY, "toy_example": toy_example.STUDY,
            "diagram": diagram.STUDY, "monte_carlo": monte_carlo.STUDY,
            "nn_sharpness": nn_sharpness.STUDY, "nn_diagram": nn_diagram.STUDY,
-           "nn_correlation": nn_correlation.STUDY, "nn_escape": nn_escape.STUDY}
+           "nn_correlation": nn_correlation.STUDY, "nn_escape": nn_escape.STUDY,
+           "nn_edge": nn_edge.STUDY}
 DOCS_FIGURES = {"toy_example": ["landscape", "paths", "escape_probability", "escape_times"],
                 "diagram": ["diagram", "overlay"], "monte_carlo": ["stability_map"],
                 "nn_sharpness": ["sharpness"], "nn_diagram": ["diagram", "edge_ratio"],
-                "nn_correlation": ["correlation"], "nn_escape": ["escape"]}
+                "nn_correlation": ["correlation"], "nn_escape": ["escape"],
+                "nn_edge": ["edge"]}
 DOCS_NAMES = {("nn_diagram", "diagram"): "nn_diagram"}
 """Figures whose name in docs/ differs from their name in the results folder."""
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -90,6 +92,9 @@ def tiny_networks(seed: int) -> dict:
                                  scales=(1.0,), seeds=2, steps=500, **common),
         "nn_escape": preset(nn_escape.Config, None, hidden=(64,), n=20, gd_steps=4000,
                             Bs=(1, 4), seeds=2, sgd_steps=100, segments=5, seed=seed),
+        "nn_edge": preset(nn_edge.Config, None, Bs=(4, 20), scales=(1.0, 3.0),
+                          warmups=(0, 200), seeds=1, steps=600, segments=3, loss_tol=1e-5,
+                          **common),
     }
 
 
@@ -147,6 +152,15 @@ def network_sections(sm: dict, rel: dict) -> list[str]:
               "finds one that tests better. Where eta > eta_exact(B) but the Lyapunov exponent "
               "is about 0 or below, E||x||^2 grows while a typical run stays (mean-square and "
               "almost-sure stability differ, as in the toy).", ""]
+    ed = sm["nn_edge"]
+    lines += [f"### Beyond the paper: where training ends relative to its edge "
+              f"([study]({rel['nn_edge']}/summary.md))", "",
+              f"Data: {ed['data']}. Edge ratio: a eta/2 for GD, eta/eta_exact(B) for SGD.", "",
+              "| B | init scale | warm-up | edge ratio (mean) |", "|---|---|---|---|"]
+    for g in ed["groups"]:
+        lines.append(f"| {g['B']} | {g['init_scale']:g} | {g['warmup']} | {g['mean']:.3f} |")
+    lines += ["", "Mulayoff & Michaeli report SGD at its edge with a large initialisation and "
+              "warm-up; these rows say where each setting ends here.", ""]
     return lines
 
 
@@ -211,6 +225,8 @@ def report(folders: dict, cfg: Config, seconds: dict, out: Path) -> str:
         "edge_ratio": "eta / eta_exact of every SGD and GD minimum for its own B.",
         "correlation": "Figure 4: non-uniformity against sharpness of many trained models.",
         "escape": "Figure 1: training loss and test accuracy after switching from GD to SGD.",
+        "edge": "Distance to the edge of stability along training (dashed: warm-up; thick: "
+                "large initialisation).",
     }
     for study, figs in DOCS_FIGURES.items():
         for fig in figs:

@@ -110,7 +110,7 @@ def test_presets_are_valid():
     from reproduce import Config, study_configs
 
     for size in ("tiny", "quick", "full"):
-        assert len(study_configs(preset(Config, None, size=size))) == 8
+        assert len(study_configs(preset(Config, None, size=size))) == 9
 
 
 def _study(name):
@@ -218,7 +218,7 @@ def test_reproduce_tiny(tmp_path):
     path = main(["--size", "tiny", "--out", str(tmp_path), "--quiet"])
     text = path.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == sum(len(f) for f in DOCS_FIGURES.values()) == 12
+    assert len(images) == sum(len(f) for f in DOCS_FIGURES.values()) == 13
     for img in images:
         assert (tmp_path / img).is_file(), img
     want = f"{reference().eta_mean_square:.4f}"
