@@ -292,7 +292,7 @@ def bench_threshold(cfg: Config) -> dict:
     full = to_ensemble(net, theta, X, reduce=False)
     t_jac = time.perf_counter() - start
     start = time.perf_counter()
-    red, _ = full.reduced()
+    red, _ = full.reduced(basis=False)
     t_red = time.perf_counter() - start
     start = time.perf_counter()
     th = sim.thresholds(red, 10)

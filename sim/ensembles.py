@@ -201,7 +201,8 @@ class Ensemble:
             return self.unit.s * self.scale
         return float(np.sqrt(max(np.linalg.eigvalsh(self.Sigma)[-1], 0.0)))
 
-    def reduced(self, rtol: float = REDUCE_RTOL) -> tuple[Ensemble, np.ndarray]:
+    def reduced(self, rtol: float = REDUCE_RTOL, *, basis: bool = True
+                ) -> tuple[Ensemble, np.ndarray | None]:
         """The exact reduction of the ensemble to ``range(H)``.
 
         ``null(H)`` is the intersection of the ``null(H_i)`` (each ``H_i`` is PSD), so a
@@ -218,10 +219,13 @@ class Ensemble:
             Eigenvalues of the Gram matrix (dense: of ``H``) below ``rtol`` times the
             largest are dropped (their directions carry at most that relative part of
             ``H``).
+        basis : bool
+            Also form the basis ``U`` (``O(d (n r) r')``; skip it when only the reduced
+            ensemble is needed).
 
         Returns
         -------
-        (Ensemble, ndarray (d, r'))
+        (Ensemble, ndarray (d, r') or None)
             The reduced ensemble (factors ``(n, r', r)``, or dense ``(n, r', r')``) and
             the orthonormal basis ``U`` of ``range(H)``.
 
@@ -242,8 +246,8 @@ class Ensemble:
         lam, V = lam[keep], V[:, keep]
         R = np.sqrt(lam)[:, None] * V.T  # (r', n r)
         G_red = R.reshape(len(lam), n, r).transpose(1, 0, 2)
-        U = (Phi @ V) / np.sqrt(lam)
-        return Ensemble(G=G_red, name=f"{self.name} (reduced)"), _readonly(U)
+        U = _readonly((Phi @ V) / np.sqrt(lam)) if basis else None
+        return Ensemble(G=G_red, name=f"{self.name} (reduced)"), U
 
     def __repr__(self) -> str:
         kind = "dense" if self.Hs is not None else f"factors r={self.r}"

@@ -169,7 +169,7 @@ def eta_theorem(ens: Ensemble, gamma: float) -> float:
     return float(2.0 / np.linalg.eigvalsh(0.5 * (W + W.T))[-1])
 
 
-def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-12) -> float:
+def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10) -> float:
     """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
     computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
     null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there)."""

@@ -217,7 +217,7 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
     ens = Ensemble(G=G, name=name or f"{net!r} at theta, n={n}")
     if reduce is None:
         reduce = p > n * K
-    return ens.reduced()[0] if reduce else ens
+    return ens.reduced(basis=False)[0] if reduce else ens
 
 
 __all__ = ["Curvature", "curvature", "to_ensemble", "per_sample_grams", "JACOBIAN_BUDGET",
