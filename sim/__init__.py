@@ -8,6 +8,7 @@ numpy, scipy and numba (numba.cuda optional); never sympy. The mathematics is in
 - :mod:`sim.moments`: the exact second-moment map ``T`` applied matrix-free;
 - :mod:`sim.stability`: ``rho(T)``, thresholds, per-notion verdicts;
 - :mod:`sim.linear`: Monte Carlo on CPU (parallel) or CUDA;
+- :mod:`sim.cloning`: the moment Lyapunov function ``Lambda(q)`` by population dynamics;
 - :mod:`sim.estimates`: the statistics the simulators share (fits with a status);
 - :mod:`sim.studies`: studies with hashed, resumable, atomic results folders (serial or dask);
 - :mod:`sim.nets`, :mod:`sim.data`: small networks, their training and curvature; data sets;
@@ -15,6 +16,7 @@ numpy, scipy and numba (numba.cuda optional); never sympy. The mathematics is in
 """
 
 from sim import ensembles
+from sim.cloning import MomentLyapunov, moment_lyapunov
 from sim.ensembles import (
     Ensemble,
     commuting,
@@ -52,5 +54,5 @@ __all__ = [
     "spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
     "StabilityReport",
     "simulate", "SimulationConfig", "SimulationResult", "lyapunov_exponent",
-    "LyapunovEstimate", "Fit",
+    "LyapunovEstimate", "Fit", "moment_lyapunov", "MomentLyapunov",
 ]

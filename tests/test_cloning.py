@@ -1,0 +1,113 @@
+"""Claim: population dynamics (cloning) estimates the moment Lyapunov function
+Lambda(q) = lim (1/t) log E||x_t||^q: Lambda(0) = 0, in 1-D it equals
+log E|1 - eta h_xi|^q for every scheme, Lambda(2) = log rho(T) including where plain
+Monte Carlo's effective sample size collapses, it is convex with Lambda(q)/q increasing,
+and it does not depend on the thread count."""
+
+import numba
+import numpy as np
+import pytest
+
+import sim
+from oracles import batch_distribution
+from sim import Sampling
+from sim.cloning import moment_lyapunov
+
+KW = dict(steps=120, population=2000, replicas=4)
+"""Small runs: the tolerance is 4 standard errors plus the measured N vs N/4 difference
+(an upper estimate of the finite-population bias)."""
+
+
+def _close(est, exact):
+    return abs(est.value - exact) <= 4 * est.se + abs(est.bias) + 1e-12
+
+
+def _one_d_exact(h, eta, smp, q):
+    """log E|1 - eta h_xi|^q by enumerating every batch of the scheme (Markov schemes)."""
+    n = len(h)
+    return float(np.log(sum(p * abs(1 - eta * (w @ h)) ** q
+                            for p, w in batch_distribution(n, smp.B, smp.scheme, smp.p))))
+
+
+def test_q_zero_is_exactly_zero():
+    """Lambda(0) = 0: every weight is 1."""
+    est = moment_lyapunov(sim.wishart(5, 3, 2, seed=0), 0.5, 2, 0.0, **KW)
+    assert est.value == 0.0 and est.se == 0.0
+
+
+@pytest.mark.parametrize("smp", [Sampling(1), Sampling(2), Sampling(2, "with"),
+                                 Sampling(scheme="mixture", p=0.3)], ids=str)
+@pytest.mark.parametrize("q", [1.0, 2.0, 4.0])
+def test_one_d_equals_the_moment_of_the_multiplier(smp, q):
+    """1-D: Lambda(q) = log E|1 - eta h_xi|^q (4 SE + bias bound), above and below the
+    mean-square threshold."""
+    h = np.array([0.2, 1.0, 3.8, 2.5])
+    ens = sim.from_hessians(h[:, None, None])
+    for eta in (0.3, 0.7):
+        est = moment_lyapunov(ens, eta, smp, q, seed=3, **KW)
+        assert _close(est, _one_d_exact(h, eta, smp, q)), (eta, est)
+
+
+@pytest.mark.parametrize("case", ["wishart", "rank_one_collapse", "factors_reshuffle_free"])
+def test_lambda_two_is_log_rho(case):
+    """Lambda(2) = log rho(T) within 4 SE + the bias bound; the rank-one case (d = 3,
+    n = 6, B = 2, eta a = 1.9) is where plain Monte Carlo's effective sample size
+    collapses within a few steps."""
+    if case == "wishart":
+        ens, smp, eta = sim.wishart(8, 3, 2, seed=1), Sampling(2), None
+    elif case == "rank_one_collapse":
+        ens, smp, eta = sim.rank_one(6, 3, seed=0), Sampling(2), 1.9
+    else:
+        ens, smp, eta = sim.wishart(6, 4, 2, seed=2, factors=True), Sampling(3, "with"), None
+    eta = (1.3 * sim.thresholds(ens, smp).eta_exact) if eta is None else eta / ens.a
+    est = moment_lyapunov(ens, eta, smp, 2.0, seed=5, **KW)
+    assert _close(est, sim.spectral_radius(ens, eta, smp).log_rho), est
+    if case == "rank_one_collapse":
+        plain = sim.simulate(ens, eta, smp, 20, 4000, 1)
+        assert plain.ess[-1] < 50  # plain Monte Carlo has lost the paths that matter
+
+
+def test_convex_and_lambda_over_q_increasing():
+    """On a grid of q, Lambda is convex and Lambda(q)/q increases (up to 4 SE)."""
+    ens = sim.wishart(8, 3, 1, seed=4)
+    eta = 1.1 * sim.thresholds(ens, 1).eta_exact
+    qs = [0.5, 1.0, 2.0, 3.0, 4.0]
+    ests = moment_lyapunov(ens, eta, 1, qs, seed=2, bias_check=False, **KW)
+    lam = np.array([e.value for e in ests])
+    se = np.array([e.se for e in ests])
+    slopes = np.diff(lam) / np.diff(qs)  # convex: the divided differences increase
+    assert np.all(np.diff(slopes) >= -4 * (se[1:-1] + se[2:]) / 0.5), (slopes, se)
+    ratio = lam / np.array(qs)
+    assert np.all(np.diff(ratio) >= -4 * se[1:] / np.array(qs[1:])), ratio
+
+
+def test_thread_count_independence():
+    """Same seed, same numbers whatever the number of threads (bitwise)."""
+    ens = sim.wishart(6, 3, 2, seed=0)
+    runs = []
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            runs.append(moment_lyapunov(ens, 0.6 / ens.a, Sampling(2, "reshuffle"), 2.0,
+                                        steps=40, population=300, replicas=2, seed=9,
+                                        bias_check=False).log_mean_weights)
+    finally:
+        numba.set_num_threads(before)
+    for other in runs[1:]:
+        np.testing.assert_array_equal(runs[0], other)
+
+
+@pytest.mark.parametrize("kwargs,err,match", [
+    (dict(q=-1.0), ValueError, "^q must be >= 0"), (dict(q="2"), TypeError, "^q"),
+    (dict(population=1), ValueError, "^population"), (dict(replicas=1), ValueError,
+                                                        "^replicas"),
+    (dict(steps=1), ValueError, "^steps"), (dict(eta=0.0), ValueError, "^eta"),
+    (dict(seed=-2), ValueError, "^seed"), (dict(burn_in=50), ValueError, "^burn_in"),
+])
+def test_bad_inputs(kwargs, err, match):
+    """q < 0, population < 2 and other bad arguments are rejected, naming them."""
+    args = dict(eta=0.1, q=2.0, steps=20, population=10) | kwargs
+    with pytest.raises(err, match=match):
+        moment_lyapunov(sim.wishart(4, 2, 1, seed=0), args.pop("eta"), 2, args.pop("q"),
+                        **args)
