@@ -4,7 +4,9 @@ For one ensemble (kind, d, n, r, seed) and each batch size ``B``, the learning
 rates ``eta = ratio * eta_exact(B)`` are evaluated: exact ``rho(T)``, the theorem's
 ``lambda_max``, the box verdict, and a Monte Carlo run giving the growth rate of
 ``log E||x_t||^2`` (95% interval, effective sample size) and the Lyapunov
-exponent. One task per ``(B, ratio)``; the results folder holds ``data.csv``,
+exponent, and a cloning estimate of ``Lambda(2) = lim (1/t) log E||x_t||^2``
+(population dynamics, ``sim.moment_lyapunov``) that decides the points plain Monte
+Carlo cannot. One task per ``(B, ratio)``; the results folder holds ``data.csv``,
 ``stability_map.png/.pdf``, ``summary.md`` and ``summary.json``.
 
     python scripts/monte_carlo.py --kind wishart --d 4 --n 16 --r 2 --B 1 2 4 8 16
@@ -45,6 +47,8 @@ class Config:
     steps: int = option(100, "steps per Monte Carlo run", low=2, quick=60)
     paths: int = option(2048, "Monte Carlo paths", low=2, quick=4096, full=16384)
     fit_from: int = option(20, "first step of the growth fits", low=0)
+    clones: int = option(2000, "population of the cloning estimate of Lambda(2)", low=8)
+    clone_steps: int = option(120, "steps of each cloning replica", low=8)
 
     def check(self):
         if any(b > self.n for b in self.B):
@@ -92,6 +96,9 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     t_from = min(cfg.fit_from, max(t_to // 2, 1))
     fit = res.fit_growth(t_from, t_to) if t_to - t_from >= 4 else None
     rate, (lo, hi) = (fit.value, fit.ci) if fit is not None else (np.nan, (np.nan, np.nan))
+    lam = sim.moment_lyapunov(ens, eta, smp, 2.0, steps=cfg.clone_steps,
+                              population=cfg.clones, seed=seed, replicas=4)
+    half = 1.96 * lam.se + abs(lam.bias)  # 95% interval widened by the bias bound
     return dict(
         B=B, ratio=ratio, eta=eta, gamma=th.gamma, a=th.a, s=th.s,
         eta_exact=th.eta_exact, eta_theorem=th.eta_theorem, eta_box=th.eta_box,
@@ -101,6 +108,8 @@ def task(cfg: Config, index: int, seed: int) -> dict:
         mc_fit_from=t_from, mc_fit_to=t_to, mc_ess=float(res.ess[-1]),
         lyapunov=res.lyapunov, lyapunov_lo=res.lyapunov_ci[0],
         lyapunov_hi=res.lyapunov_ci[1], mc_verdict=verdict(lo, hi),
+        clone_lambda2=lam.value, clone_lo=lam.value - half, clone_hi=lam.value + half,
+        clone_verdict=verdict(lam.value - half, lam.value + half),
     )
 
 
@@ -120,12 +129,16 @@ def plot(folder: Path) -> list[Path]:
                               ("eta_box", "box", ":"), ("eta_gd", r"GD: $2/a$", "-.")]:
         ax.plot(Bs, [first[B][key] for B in Bs], style, color=COLORS[key.split("_")[1]],
                 label=label, lw=1.8)
-    for v, marker in [("stable", "o"), ("unstable", "x"), ("undecided", "s")]:
-        pts = [(r["B"], r["eta"]) for r in rows if r["mc_verdict"] == v]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.scatter(xs, ys, marker=marker, color=COLORS[v], s=36, zorder=3,
-                       label=f"Monte Carlo: {v}", facecolors="none" if marker != "x" else None)
+    for key, shift, label in (("mc_verdict", 0.94, "plain MC"), ("clone_verdict", 1.06,
+                                                                  "cloning")):
+        for v, marker in [("stable", "o"), ("unstable", "x"), ("undecided", "s")]:
+            pts = [(r["B"] * shift, r["eta"]) for r in rows if r[key] == v]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.scatter(xs, ys, marker=marker, color=COLORS[v], s=30, zorder=3,
+                           label=f"{label}: {v}",
+                           facecolors="none" if marker != "x" else None,
+                           alpha=1.0 if key == "clone_verdict" else 0.5)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size $B$")
@@ -138,6 +151,8 @@ def plot(folder: Path) -> list[Path]:
 def summary(cfg: Config, rows: list[dict], folder: Path):
     decided = [r for r in rows if r["mc_verdict"] != "undecided"]
     agree = sum((r["mc_verdict"] == "stable") == (r["rho"] <= 1) for r in decided)
+    cl = [r for r in rows if r["clone_verdict"] != "undecided"]
+    cl_agree = sum((r["clone_verdict"] == "stable") == (r["rho"] <= 1) for r in cl)
     lines = [f"# Monte Carlo stability map ({cfg.kind}, d={cfg.d}, n={cfg.n}, r={cfg.r}, "
              f"seed={cfg.seed}, scheme={cfg.scheme})", "",
              f"Monte Carlo verdicts agreeing with the exact rho(T) <= 1: {agree} of "
@@ -148,18 +163,25 @@ def summary(cfg: Config, rows: list[dict], folder: Path):
              f"sample size is at least {ESS_MIN}: near the threshold E||x_t||^2 is carried by "
              "rare paths, while the typical path follows the Lyapunov exponent, which can be "
              "negative where rho > 1.", "",
+             f"Cloning (population dynamics, {cfg.clones} clones, 4 replicas): "
+             f"{cl_agree} of {len(cl)} decided verdicts agree with rho(T) <= 1, "
+             f"{len(rows) - len(cl)} undecided (95% interval of Lambda(2) widened by the "
+             "N vs N/4 bias bound).", "",
              "| B | eta/eta_exact | eta | rho | log rho | MC rate [95%] | fit | Lyapunov | "
-             "theorem lambda | box | MC |", "|" + "---|" * 11]
+             "theorem lambda | box | MC | cloning Lambda(2) | cloning |", "|" + "---|" * 13]
     for r in rows:
         lines.append(
             f"| {int(r['B'])} | {r['ratio']:.2f} | {r['eta']:.4g} | {r['rho']:.4f} | "
             f"{r['log_rho']:+.4f} | {r['mc_rate']:+.4f} [{r['mc_rate_lo']:+.4f}, "
             f"{r['mc_rate_hi']:+.4f}] | {int(r['mc_fit_from'])}-{int(r['mc_fit_to'])} | "
             f"{r['lyapunov']:+.4f} | "
-            f"{r['theorem_lambda']:.4f} | {'in' if r['box'] else 'out'} | {r['mc_verdict']} |")
+            f"{r['theorem_lambda']:.4f} | {'in' if r['box'] else 'out'} | {r['mc_verdict']} | "
+            f"{r['clone_lambda2']:+.4f} | {r['clone_verdict']} |")
     lines += ["", "![stability map](stability_map.png)", ""]
     return "\n".join(lines), {"points": len(rows), "decided": len(decided),
                                "undecided": len(rows) - len(decided), "agree": agree,
+                               "clone_decided": len(cl), "clone_agree": cl_agree,
+                               "clone_undecided": len(rows) - len(cl),
                                "figures": ["stability_map"]}
 
 

@@ -205,7 +205,10 @@ def report(folders: dict, cfg: Config, seconds: dict, out: Path) -> str:
         "(the theorem is sufficient) | diagram |",
         f"| Monte Carlo verdicts agreeing with rho(T) <= 1 | {mc['agree']} of {mc['decided']} "
         f"decided ({mc['undecided']} undecided) | all | "
-        f"[Monte Carlo]({rel['monte_carlo']}/summary.md) |", "",
+        f"[Monte Carlo]({rel['monte_carlo']}/summary.md) |",
+        f"| cloning verdicts (Lambda(2)) agreeing with rho(T) <= 1 | {mc['clone_agree']} of "
+        f"{mc['clone_decided']} decided ({mc['clone_undecided']} undecided) | all, none "
+        "undecided | Monte Carlo |", "",
         *network_sections(sm, rel),
         "## Figures", ""]
     captions = {

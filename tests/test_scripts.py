@@ -149,7 +149,10 @@ def test_monte_carlo_tiny(tmp_path):
         assert r["rho"] == pytest.approx(rho, rel=1e-10)
         if r["mc_verdict"] != "undecided":
             assert (r["mc_verdict"] == "stable") == (rho <= 1)
-    assert read_summary(folder)["points"] == 4
+        if r["clone_verdict"] != "undecided":
+            assert (r["clone_verdict"] == "stable") == (rho <= 1)
+    summary = read_summary(folder)
+    assert summary["points"] == 4 and summary["clone_undecided"] == 0
 
 
 def test_toy_example_tiny(tmp_path):
