@@ -111,3 +111,65 @@ def test_bad_inputs(kwargs, err, match):
     with pytest.raises(err, match=match):
         moment_lyapunov(sim.wishart(4, 2, 1, seed=0), args.pop("eta"), 2, args.pop("q"),
                         **args)
+
+
+# ----------------------------------------------------------------- theory of higher moments
+def test_batch_law_is_a_law():
+    """The derived batch laws sum to 1 and are unbiased (E w_i = 1/n), every scheme."""
+    import sympy as sp
+
+    from theory.higher import batch_law
+
+    for scheme, B, p in (("without", 2, None), ("with", 3, None), ("mixture", None,
+                                                                   sp.Rational(1, 3))):
+        law = batch_law(4, B, scheme, p)
+        assert sum(pr for pr, _ in law) == 1
+        for i in range(4):
+            assert sum(pr * w[i] for pr, w in law) == sp.Rational(1, 4)
+
+
+@pytest.mark.parametrize("smp", [Sampling(2), Sampling(3, "with"),
+                                 Sampling(scheme="mixture", p=0.25)], ids=str)
+def test_moment_function_matches_enumeration(smp):
+    """theory's symbolic E|1 - eta h_xi|^q equals the oracle's enumeration (1e-12)."""
+    import sympy as sp
+
+    from theory.higher import moment_function_1d, q
+    from theory.symbols import eta
+
+    h = [0.2, 1.0, 3.8, 2.5]
+    expr = moment_function_1d(h, smp.scheme, smp.B, smp.p)
+    f = sp.lambdify((eta, q), expr, "math")
+    for e in (0.3, 0.7):
+        for order in (1.0, 2.0, 4.0):
+            assert np.log(f(e, order)) == pytest.approx(_one_d_exact(np.array(h), e, smp, order),
+                                                        rel=1e-12, abs=1e-14)
+
+
+def test_toy_thresholds_are_ordered():
+    """Toy x = 1, B = 1: eta_as >= eta_1 >= eta_2 >= eta_4, with eta_2 and eta_as the
+    reference mean-square and almost-sure thresholds (1e-10)."""
+    from sim.nonlinear_toy import reference
+    from theory.higher import almost_sure_threshold, moment_threshold
+
+    h = (0.2, 3.8)
+    e_as = almost_sure_threshold(h, "without", 1)
+    e1, e2, e4 = (moment_threshold(h, k, "without", 1) for k in (1, 2, 4))
+    assert e_as >= e1 >= e2 >= e4
+    ref = reference()
+    assert e2 == pytest.approx(ref.eta_mean_square, rel=1e-10)
+    assert e_as == pytest.approx(ref.eta_almost_sure, rel=1e-10)
+
+
+@pytest.mark.parametrize("d,smp", [(2, Sampling(2)), (3, Sampling(1)),
+                                   (2, Sampling(2, "with"))], ids=str)
+def test_lambda_four_is_log_rho_of_the_fourth_moment_operator(d, smp):
+    """Lambda(4) = log rho(E[A (x) A (x) A (x) A]) for d <= 3 (4 SE + bias bound)."""
+    from theory.higher import fourth_moment_operator
+
+    ens = sim.wishart(5, d, 1, seed=d)
+    eta = 0.9 / ens.a
+    T4 = fourth_moment_operator(ens.dense, eta, smp.B, smp.scheme, smp.p)
+    want = float(np.log(np.abs(np.linalg.eigvals(T4)).max()))
+    est = moment_lyapunov(ens, eta, smp, 4.0, seed=1, **KW)
+    assert _close(est, want), (est, want)

@@ -6,7 +6,7 @@ conditions from the recursion. :mod:`theory.numeric` turns results into NumPy
 callables through one ``lambdify`` site.
 """
 
-from theory import numeric
+from theory import higher, numeric
 from theory.conditions import MomentumRecursion, conditions_1d, momentum_recursion
 from theory.latex import latex
 from theory.recursion import (
@@ -21,5 +21,5 @@ __all__ = [
     "SCHEMES", "WeightMoments", "weight_moments", "batch_factor",
     "Recursion", "second_moment_recursion", "second_moment_operator", "theorem_condition",
     "conditions_1d", "momentum_recursion", "MomentumRecursion",
-    "latex", "numeric",
+    "latex", "numeric", "higher",
 ]
