@@ -27,6 +27,7 @@ from pathlib import Path
 
 import derive_conditions
 import diagram
+import moment_spectrum
 import monte_carlo
 import nn_correlation
 import nn_diagram
@@ -42,12 +43,12 @@ STUDIES = {"derive_conditions": derive_conditions.STUDY, "toy_example": toy_exam
            "diagram": diagram.STUDY, "monte_carlo": monte_carlo.STUDY,
            "nn_sharpness": nn_sharpness.STUDY, "nn_diagram": nn_diagram.STUDY,
            "nn_correlation": nn_correlation.STUDY, "nn_escape": nn_escape.STUDY,
-           "nn_edge": nn_edge.STUDY}
+           "nn_edge": nn_edge.STUDY, "moment_spectrum": moment_spectrum.STUDY}
 DOCS_FIGURES = {"toy_example": ["landscape", "paths", "escape_probability", "escape_times"],
                 "diagram": ["diagram", "overlay"], "monte_carlo": ["stability_map"],
                 "nn_sharpness": ["sharpness"], "nn_diagram": ["diagram", "edge_ratio"],
                 "nn_correlation": ["correlation"], "nn_escape": ["escape"],
-                "nn_edge": ["edge"]}
+                "nn_edge": ["edge"], "moment_spectrum": ["moment_spectrum", "thresholds"]}
 DOCS_NAMES = {("nn_diagram", "diagram"): "nn_diagram"}
 """Figures whose name in docs/ differs from their name in the results folder."""
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -95,6 +96,9 @@ def tiny_networks(seed: int) -> dict:
         "nn_edge": preset(nn_edge.Config, None, Bs=(4, 20), scales=(1.0, 3.0),
                           warmups=(0, 200), seeds=1, steps=600, segments=3, loss_tol=1e-5,
                           **common),
+        "moment_spectrum": preset(moment_spectrum.Config, None, toy_etas=(0.7,),
+                                  qs=(0.0, 2.0, 4.0), population=200, steps=30,
+                                  escape_etas=(0.55, 0.6), runs=50, seed=seed),
     }
 
 
@@ -152,6 +156,12 @@ def network_sections(sm: dict, rel: dict) -> list[str]:
               "finds one that tests better. Where eta > eta_exact(B) but the Lyapunov exponent "
               "is about 0 or below, E||x||^2 grows while a typical run stays (mean-square and "
               "almost-sure stability differ, as in the toy).", ""]
+    ms = sm["moment_spectrum"]
+    th = ms["thresholds"]
+    lines += [f"### Moments of every order ([study]({rel['moment_spectrum']}/summary.md))", "",
+              f"Toy x = 1, B = 1: eta_as = {th['as']:.4f} >= eta_1 = {th['1']:.4f} >= "
+              f"eta_2 = {th['2']:.4f} >= eta_4 = {th['4']:.4f} (higher moments are less "
+              "stable; escape switches on at the almost-sure threshold).", ""]
     ed = sm["nn_edge"]
     lines += [f"### Beyond the paper: where training ends relative to its edge "
               f"([study]({rel['nn_edge']}/summary.md))", "",
@@ -230,6 +240,10 @@ def report(folders: dict, cfg: Config, seconds: dict, out: Path) -> str:
         "escape": "Figure 1: training loss and test accuracy after switching from GD to SGD.",
         "edge": "Distance to the edge of stability along training (dashed: warm-up; thick: "
                 "large initialisation).",
+        "moment_spectrum": "Lambda(q) by cloning against q, with the Lyapunov slope at 0, "
+                           "log rho(T) at q = 2 and the fourth-moment operator at q = 4.",
+        "thresholds": "The toy's ordered thresholds eta_as >= eta_1 >= eta_2 >= eta_4 and "
+                      "the probability that SGD leaves x = 1.",
     }
     for study, figs in DOCS_FIGURES.items():
         for fig in figs:
