@@ -173,3 +173,45 @@ def test_lambda_four_is_log_rho_of_the_fourth_moment_operator(d, smp):
     want = float(np.log(np.abs(np.linalg.eigvals(T4)).max()))
     est = moment_lyapunov(ens, eta, smp, 4.0, seed=1, **KW)
     assert _close(est, want), (est, want)
+
+
+def test_slope_at_zero_is_the_lyapunov_exponent():
+    """Lambda'(0) = the top Lyapunov exponent: the Richardson slope (4 Lambda(e) -
+    Lambda(2e)) / (2e) equals the toy's exact E log|1 - eta h| and the simulated exponent
+    of a d = 3 ensemble (5 combined standard errors)."""
+    from sim.nonlinear_toy import reference
+
+    e = 0.05
+    cases = [(sim.toy()[1], 0.7, 1, reference().lyapunov_07, 0.0)]
+    ens = sim.wishart(6, 3, 1, seed=0)
+    eta = 1.2 * sim.thresholds(ens, 1).eta_exact
+    lyap = sim.lyapunov_exponent(ens, eta, 1, steps=4000, paths=512, seed=4)
+    cases.append((ens, eta, 1, lyap.value, lyap.se))
+    for ens, eta, B, want, want_se in cases:
+        a, b = moment_lyapunov(ens, eta, B, [e, 2 * e], seed=6, steps=200, population=2000,
+                               replicas=4, bias_check=False)
+        slope = (4 * a.value - b.value) / (2 * e)
+        se = np.hypot(4 * a.se, b.se) / (2 * e)
+        assert abs(slope - want) <= 5 * np.hypot(se, want_se) + 1e-3, (slope, want, se)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from strategies import any_ensemble, lr_ratios, samplings  # noqa: E402
+
+
+@settings(max_examples=10)
+@given(data=st.data(), ens=any_ensemble(d=st.integers(1, 3), n=st.integers(2, 6)),
+       ratio=lr_ratios(gap=(0.8, 1.2), low=0.3, high=2.5))
+def test_lambda_two_on_drawn_ensembles(data, ens, ratio):
+    """Drawn ensembles, samplings and learning rates (stable and unstable): Lambda(2) by
+    cloning = log rho(T) within 4 SE + the bias bound + 2e-3 (finite N and steps)."""
+    smp = data.draw(samplings(ens.n, p=st.floats(0.2, 1.0)))
+    th = sim.thresholds(ens, smp)
+    if not np.isfinite(th.eta_exact):
+        return
+    eta = ratio * th.eta_exact
+    est = moment_lyapunov(ens, eta, smp, 2.0, steps=100, population=1500, replicas=4, seed=2)
+    want = sim.spectral_radius(ens, eta, smp).log_rho
+    assert abs(est.value - want) <= 4 * est.se + abs(est.bias) + 2e-3, (est, want)
