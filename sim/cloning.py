@@ -22,74 +22,80 @@ numbers do not depend on the thread count.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
 
 from sim import _kernels as K
-from sim._validate import check_int, check_positive, check_real, check_seed
+from sim._validate import check_choice, check_int, check_positive, check_real, check_seed
 from sim.ensembles import Ensemble, check_ensemble
 from sim.linear import path_states
 from sim.sampling import SCHEME_CODES, as_sampling
 
+CloneArgs = namedtuple("CloneArgs", [
+    "Hs", "G", "Hbar", "dense",          # the unit-scale ensemble (see sim._kernels.PathArgs)
+    "scheme", "n", "B", "prob", "drop_last",  # the sampling
+    "eta", "q",                          # learning rate (unit scale) and moment order
+    "states",                            # (N, 2) per-clone random streams
+    "X", "Y", "IDX", "PERM", "POS",      # clone directions, work arrays, sampler state
+    "logw",                              # (N,) output: log ||A x_k||^q of the last step
+])
+"""Arguments of the per-clone step, on the CPU and on the GPU."""
+
 
 @njit(cache=True)
-def _clone_step(k, X, Y, IDX, PERM, POS, states, Hs, G, Hbar, dense, scheme, n, B, prob,
-                drop_last, eta, q, logw):
-    """Advance clone ``k`` one step and store ``log ||A x_k||^q`` (``x_k`` renormalised)."""
-    x = X[k]
-    y = Y[k]
-    count = K.sample_batch(states, k, scheme, n, B, prob, drop_last, IDX[k], PERM[k], POS)
-    if dense:
-        K.batch_product_dense(x, y, Hs, Hbar, IDX[k], count)
+def clone_step(k, a):
+    """Advance clone ``k`` one step and store ``log ||A x_k||^q`` (``x_k`` renormalised):
+    the linear engine's batch sampling, batch product and update."""
+    x = a.X[k]
+    y = a.Y[k]
+    count = K.sample_batch(a.states, k, a.scheme, a.n, a.B, a.prob, a.drop_last, a.IDX[k],
+                           a.PERM[k], a.POS)
+    if a.dense:
+        K.batch_product_dense(x, y, a.Hs, a.Hbar, a.IDX[k], count)
     else:
-        K.batch_product_factors(x, y, G, Hbar, IDX[k], count)
-    logn = K.update_renormalize(x, y, eta)
-    logw[k] = q * logn if q != 0.0 else 0.0
+        K.batch_product_factors(x, y, a.G, a.Hbar, a.IDX[k], count)
+    logn = K.update_renormalize(x, y, a.eta)
+    a.logw[k] = a.q * logn if a.q != 0.0 else 0.0
 
 
-@njit(parallel=True, cache=True)
-def _population(Hs, G, Hbar, dense, scheme, n, B, prob, drop_last, eta, q, steps, states,
-                X, Y, IDX, PERM, POS, Xn, PERMn, POSn, logw, log_mean, u_state):
-    """Run ``steps`` cloning steps; ``log_mean[t] = log mean_j w_j`` at step ``t``."""
+def _clone_loop(a):
+    for k in prange(a.X.shape[0]):
+        clone_step(k, a)
+
+
+clone_steps_parallel = njit(parallel=True, cache=True)(_clone_loop)
+
+
+@njit(cache=True)
+def resample(X, PERM, POS, logw, Xn, PERMn, POSn, cum, u_state):
+    """Systematic resampling of the clones by the weights ``exp(logw)``; returns
+    ``log mean_j w_j`` (``-inf`` when every clone hit exactly zero)."""
     N = X.shape[0]
-    d = X.shape[1]
-    cum = np.empty(N)
-    for t in range(steps):
-        for k in prange(N):
-            _clone_step(k, X, Y, IDX, PERM, POS, states, Hs, G, Hbar, dense, scheme, n, B,
-                        prob, drop_last, eta, q, logw)
-        top = -np.inf
-        for k in range(N):
-            top = max(top, logw[k])
-        if top == -np.inf:  # every clone hit exactly zero
-            for s in range(t, steps):
-                log_mean[s] = -np.inf
-            return
-        total = 0.0
-        for k in range(N):
-            total += math.exp(logw[k] - top)
-            cum[k] = total
-        log_mean[t] = top + math.log(total / N)
-        # systematic resampling: one uniform, N evenly spaced pointers
-        u = K.rng_uniform(u_state, 0)
-        j = 0
-        for k in range(N):
-            target = (u + k) / N * total
-            while j < N - 1 and cum[j] <= target:
-                j += 1
-            for c in range(d):
-                Xn[k, c] = X[j, c]
-            for c in range(PERM.shape[1]):
-                PERMn[k, c] = PERM[j, c]
-            POSn[k] = POS[j]
-        for k in prange(N):
-            for c in range(d):
-                X[k, c] = Xn[k, c]
-            for c in range(PERM.shape[1]):
-                PERM[k, c] = PERMn[k, c]
-            POS[k] = POSn[k]
+    top = -np.inf
+    for k in range(N):
+        top = max(top, logw[k])
+    if top == -np.inf:
+        return -np.inf
+    total = 0.0
+    for k in range(N):
+        total += math.exp(logw[k] - top)
+        cum[k] = total
+    u = K.rng_uniform(u_state, 0)
+    j = 0
+    for k in range(N):  # one uniform, N evenly spaced pointers
+        target = (u + k) / N * total
+        while j < N - 1 and cum[j] <= target:
+            j += 1
+        Xn[k] = X[j]
+        PERMn[k] = PERM[j]
+        POSn[k] = POS[j]
+    X[:] = Xn
+    PERM[:] = PERMn
+    POS[:] = POSn
+    return top + math.log(total / N)
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,34 +129,53 @@ class MomentLyapunov:
     log_mean_weights: np.ndarray = field(repr=False)
 
 
-def _run(ens, eta_u, smp, q, steps, population, seed, replicas):
+def clone_args(ens: Ensemble, eta_u: float, smp, q: float, population: int, rseed: int):
+    """The :data:`CloneArgs` of one replica (clones uniform on the sphere) and the
+    random stream of its resampling."""
     unit = ens.unit
     d, n = ens.d, ens.n
     dummy = np.zeros((1, 1, 1))
     width = n if smp.scheme == "reshuffle" else 1
+    states = path_states(rseed, population + 1)
+    X = np.random.default_rng(rseed).standard_normal((population, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    a = CloneArgs(Hs=unit.Hs if unit.Hs is not None else dummy,
+                  G=unit.G if unit.G is not None else dummy,
+                  Hbar=np.ascontiguousarray(unit.H), dense=unit.G is None,
+                  scheme=SCHEME_CODES[smp.scheme], n=n, B=smp.B, prob=float(smp.p or 0.0),
+                  drop_last=smp.drop_last, eta=eta_u, q=float(q),
+                  states=np.ascontiguousarray(states[:population]), X=X,
+                  Y=np.empty_like(X), IDX=np.zeros((population, smp.B), dtype=np.int64),
+                  PERM=np.tile(np.arange(width, dtype=np.int64), (population, 1)),
+                  POS=np.full(population, n, dtype=np.int64), logw=np.empty(population))
+    return a, np.ascontiguousarray(states[population:])
+
+
+def _run(ens, eta_u, smp, q, steps, population, seed, replicas, backend="cpu"):
     out = np.empty((replicas, steps))
+    if backend == "cuda":
+        from sim import cuda as cuda_backend
     for r, child in enumerate(np.random.SeedSequence(seed).spawn(replicas)):
         rseed = int(child.generate_state(1, dtype=np.uint32)[0])
-        states = path_states(rseed, population + 1)
-        rng = np.random.default_rng(rseed)
-        X = rng.standard_normal((population, d))
-        X /= np.linalg.norm(X, axis=1, keepdims=True)
-        PERM = np.tile(np.arange(width, dtype=np.int64), (population, 1))
-        POS = np.full(population, n, dtype=np.int64)
-        _population(unit.Hs if unit.Hs is not None else dummy,
-                    unit.G if unit.G is not None else dummy, np.ascontiguousarray(unit.H),
-                    unit.G is None, SCHEME_CODES[smp.scheme], n, smp.B,
-                    float(smp.p or 0.0), smp.drop_last, eta_u, q, steps,
-                    np.ascontiguousarray(states[:population]), X, np.empty_like(X),
-                    np.zeros((population, smp.B), dtype=np.int64), PERM, POS,
-                    np.empty_like(X), np.empty_like(PERM), np.empty_like(POS),
-                    np.empty(population), out[r], np.ascontiguousarray(states[population:]))
+        a, u_state = clone_args(ens, eta_u, smp, q, population, rseed)
+        X = a.X
+        work = (np.empty_like(X), np.empty_like(a.PERM), np.empty_like(a.POS),
+                np.empty(population))
+        for t in range(steps):
+            if backend == "cuda":
+                cuda_backend.run_clone_steps(a)
+            else:
+                clone_steps_parallel(a)
+            out[r, t] = resample(a.X, a.PERM, a.POS, a.logw, *work, u_state)
+            if out[r, t] == -np.inf:
+                out[r, t:] = -np.inf
+                break
     return out
 
 
 def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
                     population: int = 4096, seed: int = 0, *, burn_in: int | None = None,
-                    replicas: int = 8, bias_check: bool = True):
+                    replicas: int = 8, bias_check: bool = True, backend: str = "cpu"):
     """``Lambda(q) = lim (1/t) log E||x_t||^q`` of linearized SGD by cloning.
 
     Parameters
@@ -172,6 +197,9 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
         Independent replicas (``>= 2``) for the standard error.
     bias_check : bool
         Also run ``population // 4`` clones and report the difference as ``bias``.
+    backend : {"cpu", "cuda"}
+        Where the per-clone steps run (one GPU thread per clone); resampling is serial on
+        the host either way, so both give the same numbers.
 
     Returns
     -------
@@ -191,6 +219,7 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
     seed = check_seed(seed)
     replicas = check_int(replicas, "replicas", 2)
     burn_in = steps // 4 if burn_in is None else check_int(burn_in, "burn_in", 0, steps - 1)
+    check_choice(backend, "backend", ("cpu", "cuda"))
     qs = np.atleast_1d(np.asarray(q, dtype=object))
     values = []
     for qv in qs:
@@ -200,18 +229,19 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
         values.append(qv)
     results = []
     for qv in values:
-        logs = _run(ens, eta * ens.scale, smp, qv, steps, population, seed, replicas)
+        logs = _run(ens, eta * ens.scale, smp, qv, steps, population, seed, replicas, backend)
         per = logs[:, burn_in:].mean(axis=1)
         value = float(per.mean())
         se = float(per.std(ddof=1) / np.sqrt(replicas)) if np.all(np.isfinite(per)) else np.nan
         bias = np.nan
         if bias_check and population >= 8:
             small = _run(ens, eta * ens.scale, smp, qv, steps, population // 4, seed + 1,
-                         replicas)
+                         replicas, backend)
             bias = value - float(small[:, burn_in:].mean())
         results.append(MomentLyapunov(qv, value, se, population, steps, burn_in, replicas,
                                       bias, logs))
     return results[0] if np.ndim(q) == 0 else results
 
 
-__all__ = ["moment_lyapunov", "MomentLyapunov"]
+__all__ = ["moment_lyapunov", "MomentLyapunov", "CloneArgs", "clone_args", "clone_step",
+           "resample"]

@@ -15,6 +15,7 @@ import warnings
 from functools import cache
 
 from sim._kernels import PathArgs, run_path
+from sim.cloning import clone_step
 
 try:  # numba-cuda is optional; the simulator swaps this module-level name
     from numba import cuda
@@ -38,9 +39,28 @@ def simulate_paths_cuda(a):
         run_path(p, a)
 
 
+def clone_steps_cuda(a):
+    """CUDA kernel body: thread ``k`` advances clone ``k`` of the
+    :data:`sim.cloning.CloneArgs` ``a`` (the step :func:`sim.cloning.clone_step` that the
+    CPU loop calls)."""
+    k = cuda.grid(1)
+    if k < a.X.shape[0]:
+        clone_step(k, a)
+
+
 @cache
 def _kernel():
     return _cuda().jit(simulate_paths_cuda)
+
+
+@cache
+def _clone_kernel():
+    return _cuda().jit(clone_steps_cuda)
+
+
+def run_clone_steps(args) -> None:
+    """One cloning step of every clone of ``args`` on the GPU (outputs copied back)."""
+    launch(_clone_kernel(), args, args.X.shape[0], THREADS_PER_BLOCK)
 
 
 def available() -> bool:

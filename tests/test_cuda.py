@@ -96,6 +96,12 @@ def _ptxas():
 
 
 def _kernel_and_signature(which: str):
+    if which == "clone":
+        from sim.cloning import clone_args
+
+        a, _ = clone_args(sim.wishart(5, 3, 2, seed=0), 0.3, sim.Sampling(2, "reshuffle"), 2.0,
+                          16, 0)
+        return sim_cuda.clone_steps_cuda, (numba.typeof(a),), "clone_steps_cuda"
     if which.startswith("paths"):
         return sim_cuda.simulate_paths_cuda, _kernel_signature(which.endswith("factors")), \
             "simulate_paths_cuda"
@@ -106,7 +112,8 @@ def _kernel_and_signature(which: str):
 
 
 @needs_numba_cuda
-@pytest.mark.parametrize("which", ["paths-dense", "paths-factors", "train-relu", "train-tanh"])
+@pytest.mark.parametrize("which", ["paths-dense", "paths-factors", "train-relu", "train-tanh",
+                                   "clone"])
 def test_kernel_compiles_to_sm90_ptx(monkeypatch, tmp_path, which):
     """Each kernel, with the @njit code it shares with the CPU, compiles to sm_90 PTX and
     assembles with ptxas with no register spills. With the cuda extra installed, a

@@ -40,3 +40,14 @@ def test_cuda_equals_cpu_drawn(n, d, r, seed, data, ratio):
     cpu = sim.simulate(ens, eta, smp, 6, 9, seed, method="path")
     gpu = sim.simulate(ens, eta, smp, 6, 9, seed, backend="cuda")
     np.testing.assert_allclose(gpu.log_norms, cpu.log_norms, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("smp", CASES, ids=str)
+def test_cloning_cuda_equals_cpu(smp):
+    """The cloning estimator with the per-clone step on the GPU equals the CPU one."""
+    ens = sim.wishart(7, 3, 2, seed=1)
+    kw = dict(steps=12, population=40, replicas=2, seed=3, bias_check=False)
+    cpu = sim.moment_lyapunov(ens, 0.8 / ens.a, smp, 2.0, **kw)
+    gpu = sim.moment_lyapunov(ens, 0.8 / ens.a, smp, 2.0, backend="cuda", **kw)
+    np.testing.assert_allclose(gpu.log_mean_weights, cpu.log_mean_weights, rtol=1e-12,
+                               atol=1e-12)
