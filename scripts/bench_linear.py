@@ -194,11 +194,40 @@ def bench_spectral(cfg: Config) -> dict:
                 applications=res.applications)
 
 
+def bench_cloning(cfg: Config) -> dict:
+    """Estimating Lambda(2) = log rho(T) ~ 1 where plain Monte Carlo's mean is carried by
+    rare paths (rank-one, d = 3, n = 6, B = 2): the time cloning takes to a standard
+    error of about 0.01, and plain Monte Carlo's error in the same time."""
+    ens = sim.rank_one(6, 3, seed=0)
+    eta = sim.thresholds(ens, 2).eta_gd * 0.94  # eta a = 1.88
+    log_rho = sim.spectral_radius(ens, eta, 2).log_rho
+    pop = 250 if cfg.tiny else 1000
+    sim.moment_lyapunov(ens, eta, 2, 2.0, steps=10, population=20, replicas=2)  # compile
+    start = time.perf_counter()
+    est = sim.moment_lyapunov(ens, eta, 2, 2.0, steps=100, population=pop, replicas=4,
+                              seed=cfg.seed)
+    t_clone = time.perf_counter() - start
+    paths = 1024
+    start = time.perf_counter()
+    res = sim.simulate(ens, eta, 2, 40, paths, cfg.seed, fit_from=10)
+    per_path = (time.perf_counter() - start) / paths
+    paths = max(2, int(t_clone / per_path))
+    start = time.perf_counter()
+    res = sim.simulate(ens, eta, 2, 40, paths, cfg.seed, fit_from=10)
+    t_plain = time.perf_counter() - start
+    return dict(log_rho=log_rho, clone_seconds=t_clone, clone_value=est.value,
+                clone_se=est.se, clone_bias=est.bias, clone_error=est.value - log_rho,
+                plain_seconds=t_plain, plain_paths=paths, plain_rate=res.growth_rate,
+                plain_se=res.growth_rate_se, plain_error=res.growth_rate - log_rho,
+                plain_final_ess=float(res.ess[-1]))
+
+
 def task(cfg: Config, index: int, seed: int) -> dict:
     peak = matmul_peak(cfg.repeats)
     configs = QUICK if cfg.tiny else CONFIGS
     rows = [bench_config(name, c, cfg, peak) for name, c in configs.items()]
-    return {"peak_gflops": peak, "rows": rows, "spectral_radius": bench_spectral(cfg)}
+    return {"peak_gflops": peak, "rows": rows, "spectral_radius": bench_spectral(cfg),
+            "cloning": bench_cloning(cfg)}
 
 
 def summary(cfg: Config, records: list[dict], folder: Path):
@@ -216,6 +245,15 @@ def summary(cfg: Config, records: list[dict], folder: Path):
     lines += ["", f"spectral_radius, d={spec['d']}, n={spec['n']} rank-one factors: "
               f"{spec['seconds']:.1f} s ({spec['applications']} applications of T), "
               f"rho = {spec['rho']:.6f}"]
+    cl = rec.get("cloning")
+    if cl:
+        lines += ["", f"Lambda(2) at log rho = {cl['log_rho']:.4f} (rank-one, d=3, n=6, B=2): "
+                  f"cloning {cl['clone_value']:.4f} +- {cl['clone_se']:.4f} (error "
+                  f"{cl['clone_error']:+.4f}, bias check {cl['clone_bias']:+.4f}) in "
+                  f"{cl['clone_seconds']:.2f} s; plain Monte Carlo in the same time "
+                  f"({cl['plain_paths']} paths): {cl['plain_rate']:.4f} +- "
+                  f"{cl['plain_se']:.4f} (error {cl['plain_error']:+.4f}, final ESS "
+                  f"{cl['plain_final_ess']:.1f})"]
     text = "\n".join(lines)
     print(text)
     return "# bench_linear\n\n" + text + "\n", {"peak_gflops": peak, "rows": rows,
