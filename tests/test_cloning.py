@@ -215,3 +215,17 @@ def test_lambda_two_on_drawn_ensembles(data, ens, ratio):
     est = moment_lyapunov(ens, eta, smp, 2.0, steps=100, population=1500, replicas=4, seed=2)
     want = sim.spectral_radius(ens, eta, smp).log_rho
     assert abs(est.value - want) <= 4 * est.se + abs(est.bias) + 2e-3, (est, want)
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0, 4.0])
+def test_one_d_reshuffling(q):
+    """1-D random reshuffling with B = 1: an epoch multiplies by every (1 - eta h_i) once,
+    whatever the order, so Lambda(q) = (q/n) sum_i log|1 - eta h_i| exactly (averaged
+    over whole epochs; 4 SE + bias bound)."""
+    h = np.array([0.2, 1.0, 3.8, 2.5])
+    ens = sim.from_hessians(h[:, None, None])
+    for eta in (0.3, 0.7):
+        est = moment_lyapunov(ens, eta, Sampling(1, "reshuffle"), q, steps=120, burn_in=40,
+                              population=500, replicas=4, seed=1)
+        exact = q / 4 * np.sum(np.log(np.abs(1 - eta * h)))
+        assert _close(est, exact), (eta, est, exact)
