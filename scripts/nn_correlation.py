@@ -52,18 +52,13 @@ def grid(cfg: Config):
 
 def task(cfg: Config, index: int, seed: int) -> dict:
     eta, B, scale, k = grid(cfg)[index]
-    X, Y, y, X_test, y_test, _ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
     res = train(net, net.init(seed, scale=scale), X, Y, eta, B, cfg.steps, seed,
                 record_every=nw.record_every(cfg.steps), labels=y)
     return nw.row(cfg.dataset, net, res, X, Y, X_test, y_test,
                   optimizer="gd" if B == cfg.n else "sgd", sampling=B, eta=eta, seed=k,
                   exact=False, init_scale=scale)
-
-
-def files(cfg: Config, records: list[dict], folder: Path) -> None:
-    X, Y, *_ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
-    nw.write_models(net_of(cfg), X, Y, records, folder)
 
 
 def fit(rows: list[dict]):
@@ -95,9 +90,9 @@ def plot(folder: Path) -> list[Path]:
 
 
 def summary(cfg: Config, records: list[dict], folder: Path):
-    rows = nw.flatten_rows(records)
+    rows = records
     slope, corr, used = fit(rows)
-    *_, desc = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    *_, desc = nw.data_of(cfg)
     lines = ["# Figure 4: non-uniformity against sharpness", "",
              f"Data: {desc}. Net: {net_of(cfg)!r}. {len(rows)} models ({used} not diverged): "
              f"eta in {list(cfg.etas)}, B in {list(cfg.Bs)}, init scale in {list(cfg.scales)}, "
@@ -109,7 +104,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_correlation", config=Config, size=lambda c: len(grid(c)), task=task,
-              table=nw.table, summary=summary, plot=plot, files=files)
+              table=nw.table, summary=summary, plot=plot, files=nw.models_file)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

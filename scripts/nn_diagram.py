@@ -53,18 +53,13 @@ def batch_sizes(cfg: Config) -> list[int]:
 def task(cfg: Config, index: int, seed: int) -> dict:
     j, k = divmod(index, cfg.seeds)
     B = batch_sizes(cfg)[j]
-    X, Y, y, X_test, y_test, _ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
     res = train(net, net.init(seed), X, Y, cfg.eta, B, cfg.steps, seed, loss_tol=cfg.loss_tol,
                 record_every=nw.record_every(cfg.steps), labels=y)
     return nw.row(cfg.dataset, net, res, X, Y, X_test, y_test,
                   optimizer="gd" if B == cfg.n else "sgd", sampling=B, eta=cfg.eta, seed=k,
                   init_scale=1.0)
-
-
-def files(cfg: Config, records: list[dict], folder: Path) -> None:
-    X, Y, *_ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
-    nw.write_models(net_of(cfg), X, Y, records, folder)
 
 
 def s_line(eta: float, n: int, B: int) -> float:
@@ -105,8 +100,8 @@ def plot(folder: Path) -> list[Path]:
 
 
 def summary(cfg: Config, records: list[dict], folder: Path):
-    rows = nw.flatten_rows(records)
-    *_, desc = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    rows = records
+    *_, desc = nw.data_of(cfg)
     lines = ["# Figure 3: SGD minima on the sharpness/non-uniformity plane", "",
              f"Data: {desc}. Net: {net_of(cfg)!r}, eta = {cfg.eta}, up to {cfg.steps} steps, "
              f"converged = loss <= {cfg.loss_tol:g}.", "",
@@ -135,7 +130,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 STUDY = Study(name="nn_diagram", config=Config,
               size=lambda c: len(batch_sizes(c)) * c.seeds, task=task, table=nw.table,
-              summary=summary, plot=plot, files=files)
+              summary=summary, plot=plot, files=nw.models_file)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

@@ -58,7 +58,7 @@ def grid(cfg: Config):
 
 def task(cfg: Config, index: int, seed: int) -> dict:
     B, scale, warmup, k = grid(cfg)[index]
-    X, Y, y, X_test, y_test, _ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
     theta = net.init(seed, scale=scale)
     seg = cfg.steps // cfg.segments
@@ -88,11 +88,6 @@ def table(cfg: Config, records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("theta", "track")} for r in records]
 
 
-def files(cfg: Config, records: list[dict], folder: Path) -> None:
-    X, Y, *_ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
-    nw.write_models(net_of(cfg), X, Y, records, folder)
-
-
 def plot(folder: Path) -> list[Path]:
     cfg, _, _ = load(STUDY, folder)
     records = read_runs(folder, len(grid(cfg)))
@@ -116,7 +111,7 @@ def plot(folder: Path) -> list[Path]:
 
 def summary(cfg: Config, records: list[dict], folder: Path):
     rows = table(cfg, records)
-    *_, desc = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    *_, desc = nw.data_of(cfg)
     lines = ["# Where training ends relative to its edge of stability", "",
              f"Data: {desc}. Net: {net_of(cfg)!r}, eta = {cfg.eta}, {cfg.steps} steps.", "",
              "| B | init scale | warm-up | runs | converged | edge ratio (mean) | max |",
@@ -138,7 +133,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_edge", config=Config, size=lambda c: len(grid(c)), task=task,
-              table=table, summary=summary, plot=plot, files=files)
+              table=table, summary=summary, plot=plot, files=nw.models_file)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

@@ -59,7 +59,7 @@ net_of = nw.net_of
 @cache
 def problem(cfg: Config):
     """Training inputs with corrupted one-hot targets, clean test data."""
-    X, _, y, X_test, y_test, desc = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    X, _, y, X_test, y_test, desc = nw.data_of(cfg)
     noisy = data.corrupt_labels(y, cfg.corrupt, cfg.seed, K=10)
     return X, data.one_hot(noisy, 10), noisy, X_test, y_test, desc
 

@@ -52,17 +52,12 @@ net_of = nw.net_of
 def task(cfg: Config, index: int, seed: int) -> dict:
     j, k = divmod(index, cfg.seeds)
     eta = cfg.etas[j]
-    X, Y, y, X_test, y_test, _ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
     res = train(net, net.init(seed), X, Y, eta, cfg.n, cfg.steps, seed, loss_tol=cfg.loss_tol,
                 record_every=nw.record_every(cfg.steps), labels=y)
     return nw.row(cfg.dataset, net, res, X, Y, X_test, y_test, optimizer="gd",
                   sampling=cfg.n, eta=eta, seed=k, init_scale=1.0)
-
-
-def files(cfg: Config, records: list[dict], folder: Path) -> None:
-    X, Y, *_ = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
-    nw.write_models(net_of(cfg), X, Y, records, folder)
 
 
 def rows_by_eta(cfg: Config, rows: list[dict]) -> list[dict]:
@@ -99,9 +94,9 @@ def plot(folder: Path) -> list[Path]:
 
 
 def summary(cfg: Config, records: list[dict], folder: Path):
-    rows = nw.flatten_rows(records)
+    rows = records
     agg = rows_by_eta(cfg, rows)
-    *_, desc = nw.training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+    *_, desc = nw.data_of(cfg)
     net = net_of(cfg)
     lines = ["# Table 1: sharpness of GD minima", "",
              f"Data: {desc}. Net: {net!r} (p = {net.n_params}), GD, up to {cfg.steps} steps, "
@@ -123,7 +118,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_sharpness", config=Config, size=lambda c: len(c.etas) * c.seeds,
-              task=task, table=nw.table, summary=summary, plot=plot, files=files)
+              task=task, table=nw.table, summary=summary, plot=plot, files=nw.models_file)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

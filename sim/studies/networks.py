@@ -142,21 +142,28 @@ def row(dataset: str, net: MLP, result, X, Y, X_test, y_test, *, optimizer: str,
                 theta=theta)
 
 
+def data_of(cfg):
+    """:func:`training_data` of a network study's config (fields ``dataset``, ``n``,
+    ``idx``, ``seed``)."""
+    return training_data(cfg.dataset, cfg.n, cfg.idx, cfg.seed)
+
+
 def table(cfg, records: list[dict]) -> list[dict]:
-    """Rows of ``data.csv``: every record's scalar fields (``theta`` goes to
+    """Rows of ``data.csv``: every record's fields but its arrays (``theta`` goes to
     ``models.npz``)."""
-    out = []
-    for rec in records:
-        for r in rec.get("rows", [rec]):
-            out.append({k: v for k, v in r.items() if not isinstance(v, np.ndarray)
-                        and k != "rows"})
-    return out
+    return [{k: v for k, v in r.items() if not isinstance(v, np.ndarray)} for r in records]
+
+
+def models_file(cfg, records: list[dict], folder: Path) -> None:
+    """The ``files`` hook of a network study: :func:`write_models` of its net and data."""
+    X, Y, *_ = data_of(cfg)
+    write_models(net_of(cfg), X, Y, records, folder)
 
 
 def write_models(net: MLP, X, Y, records: list[dict], folder: Path) -> None:
     """``models.npz``: each row's parameters (``thetas``, in row order), the training
     inputs ``X`` and targets ``Y``, and the net (``widths``, ``activation``, ``loss``)."""
-    thetas = [r["theta"] for rec in records for r in rec.get("rows", [rec])]
+    thetas = [r["theta"] for r in records]
 
     def savez(tmp):
         with open(tmp, "wb") as fh:
@@ -173,9 +180,6 @@ def load_models(folder: Path):
         return net, f["thetas"], f["X"], f["Y"]
 
 
-def flatten_rows(records: list[dict]) -> list[dict]:
-    return [r for rec in records for r in rec.get("rows", [rec])]
-
-
 __all__ = ["DATASETS", "EXACT_MAX", "training_data", "input_size", "measure", "row", "table",
-           "write_models", "load_models", "flatten_rows"]
+           "write_models", "load_models", "data_of", "models_file", "net_of", "check",
+           "record_every"]
