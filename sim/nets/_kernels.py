@@ -8,8 +8,12 @@ trained alone or among others, on the CPU or the GPU, sees the same batches.
 
 The gradient of a batch is accumulated sample by sample (forward pass, then backward
 pass into the gradient buffer), which needs work memory proportional to the widths
-only. For ReLU the derivative is read off the activation (``a > 0``), for tanh as
-``1 - a^2``, so only activations are stored.
+only. Two measured details make the kernels fast: index arithmetic in the inner loops is
+unsigned (numba checks every signed index for wraparound, which kept those loops from
+vectorizing: 7x slower), and the kernels are compiled without reference counting
+(``_nrt=False``; they allocate nothing): the atomic reference-count updates of the shared
+arrays on every call made two threads slower than one. For ReLU the derivative is read
+off the activation (``a > 0``), for tanh as ``1 - a^2``, so only activations are stored.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from sim._kernels import FASTMATH, FULL_BATCH, sample_batch
 
@@ -62,44 +66,47 @@ TrainArgs = namedtuple("TrainArgs", [
 """Arguments of every training kernel (CPU and CUDA)."""
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def forward_sample(m, a, x_row):
-    """Activations of sample ``x_row`` for model ``m`` into ``a.acts[m]``; returns
-    nothing (the output layer is ``acts[aoff[L]:]``)."""
-    theta = a.theta[m]
-    acts = a.acts[m]
-    L = a.woff.shape[0]
-    w0 = a.widths[0]
-    for k in range(w0):
-        acts[a.aoff[0] + k] = a.X[x_row, k]
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
+def forward_sample(theta, acts, X, x_row, widths, woff, boff, aoff, relu):
+    """Activations of sample ``x_row`` into ``acts`` for parameters ``theta`` (one
+    model's rows of ``a.theta`` and ``a.acts``, the rest fields of :data:`TrainArgs`);
+    the output layer is ``acts[aoff[L]:]``.
+
+    The arrays come in one by one (the per-model rows made once per model): unpacking
+    the whole record on every call costs as much as the arithmetic of a small layer."""
+    L = woff.shape[0]
+    src = aoff[0]
+    for k in range(widths[0]):
+        acts[src + k] = X[x_row, k]
     for l in range(L):
-        win = a.widths[l]
-        wout = a.widths[l + 1]
-        src = a.aoff[l]
-        dst = a.aoff[l + 1]
-        wo = a.woff[l]
-        bo = a.boff[l]
+        win = uint64(widths[l])
+        wout = widths[l + 1]
+        src = uint64(aoff[l])
+        dst = aoff[l + 1]
+        wo = woff[l]
+        bo = boff[l]
+        hidden = l < L - 1
         for j in range(wout):
-            z = theta[bo + j]
-            row = wo + j * win
-            for k in range(win):
+            z = 0.0
+            row = uint64(wo + j * widths[l])
+            for k in range(win):  # unsigned: no negative-index check, so it vectorizes
                 z += theta[row + k] * acts[src + k]
-            if l < L - 1:
-                if a.relu:
+            z += theta[bo + j]
+            if hidden:
+                if relu:
                     z = z if z > 0.0 else 0.0
                 else:
                     z = math.tanh(z)
             acts[dst + j] = z
 
 
-@njit(cache=True)
-def sample_loss(m, a, x_row):
+@njit(cache=True, _nrt=False)
+def sample_loss(acts, a, x_row):
     """Per-sample loss ``(c/2) ||f(x) - y||^2`` and whether the argmax is the label
     (after :func:`forward_sample`)."""
     L = a.woff.shape[0]
     K = a.widths[L]
     out = a.aoff[L]
-    acts = a.acts[m]
     total = 0.0
     best = 0
     for k in range(K):
@@ -110,33 +117,30 @@ def sample_loss(m, a, x_row):
     return 0.5 * a.c * total, best == a.labels[x_row]
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def backward_sample(m, a, x_row, weight):
-    """Add ``weight * grad of (c/2)||f(x) - y||^2`` to ``a.grad[m]`` (after
-    :func:`forward_sample` on the same sample)."""
-    theta = a.theta[m]
-    grad = a.grad[m]
-    acts = a.acts[m]
-    L = a.woff.shape[0]
-    K = a.widths[L]
-    cur = a.delta[m, 0]
-    nxt = a.delta[m, 1]
-    out = a.aoff[L]
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
+def backward_sample(theta, grad, acts, cur, nxt, Y, x_row, weight, widths, woff, boff, aoff,
+                    relu, c):
+    """Add ``weight * grad of (c/2)||f(x) - y||^2`` to ``grad`` (after
+    :func:`forward_sample` on the same sample); ``cur``, ``nxt`` are work vectors of
+    length ``max(widths)``."""
+    L = woff.shape[0]
+    K = widths[L]
+    out = aoff[L]
     for k in range(K):
-        cur[k] = weight * a.c * (acts[out + k] - a.Y[x_row, k])
+        cur[k] = weight * c * (acts[out + k] - Y[x_row, k])
     for l in range(L - 1, -1, -1):
-        win = a.widths[l]
-        wout = a.widths[l + 1]
-        src = a.aoff[l]
-        wo = a.woff[l]
-        bo = a.boff[l]
+        win = uint64(widths[l])
+        wout = widths[l + 1]
+        src = uint64(aoff[l])
+        wo = woff[l]
+        bo = boff[l]
         if l > 0:
             for k in range(win):
                 nxt[k] = 0.0
         for j in range(wout):  # row j of W_l: gradient and cotangent in one pass
             g = cur[j]
             grad[bo + j] += g
-            row = wo + j * win
+            row = uint64(wo + j * widths[l])
             if l > 0:
                 for k in range(win):
                     grad[row + k] += g * acts[src + k]
@@ -147,7 +151,7 @@ def backward_sample(m, a, x_row, weight):
         if l > 0:
             for k in range(win):
                 h = acts[src + k]
-                if a.relu:
+                if relu:
                     nxt[k] = nxt[k] if h > 0.0 else 0.0
                 else:
                     nxt[k] *= 1.0 - h * h
@@ -156,23 +160,23 @@ def backward_sample(m, a, x_row, weight):
             nxt = tmp
 
 
-@njit(cache=True)
-def full_loss(m, a):
-    """Training loss and accuracy of model ``m`` on all ``n`` samples."""
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
+def full_loss(theta, acts, a):
+    """Training loss and accuracy of parameters ``theta`` on all ``n`` samples."""
     total = 0.0
     hits = 0
     for i in range(a.n):
-        forward_sample(m, a, i)
-        li, hit = sample_loss(m, a, i)
+        forward_sample(theta, acts, a.X, i, a.widths, a.woff, a.boff, a.aoff, a.relu)
+        li, hit = sample_loss(acts, a, i)
         total += li
         hits += hit
     return total / a.n, hits / a.n
 
 
-@njit(cache=True)
-def record(m, a, t):
-    """Record loss and accuracy at step ``t``; return the new status."""
-    loss, acc = full_loss(m, a)
+@njit(cache=True, _nrt=False)
+def record(m, theta, acts, a, t):
+    """Record model ``m``'s loss and accuracy at step ``t``; return the new status."""
+    loss, acc = full_loss(theta, acts, a)
     if t % a.record_every == 0:
         a.loss_curve[m, t // a.record_every] = loss
         a.acc_curve[m, t // a.record_every] = acc
@@ -183,13 +187,16 @@ def record(m, a, t):
     return RUNNING
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def train_model(m, a):
     """Train model ``m`` for up to ``a.steps`` steps (shared by CPU and CUDA)."""
     p = a.theta.shape[1]
     theta = a.theta[m]
     vel = a.vel[m]
     grad = a.grad[m]
+    acts = a.acts[m]
+    cur = a.delta[m, 0]
+    nxt = a.delta[m, 1]
     idx = a.IDX[m]
     perm = a.PERM[m]
     for j in range(perm.shape[0]):
@@ -198,7 +205,7 @@ def train_model(m, a):
     for r in range(a.loss_curve.shape[1]):
         a.loss_curve[m, r] = np.nan
         a.acc_curve[m, r] = np.nan
-    status = record(m, a, 0)
+    status = record(m, theta, acts, a, 0)
     t = 0
     while status == RUNNING and t < a.steps:
         t += 1
@@ -208,12 +215,14 @@ def train_model(m, a):
             grad[j] = 0.0
         if count == FULL_BATCH:
             for i in range(a.n):
-                forward_sample(m, a, i)
-                backward_sample(m, a, i, 1.0 / a.n)
+                forward_sample(theta, acts, a.X, i, a.widths, a.woff, a.boff, a.aoff, a.relu)
+                backward_sample(theta, grad, acts, cur, nxt, a.Y, i, 1.0 / a.n, a.widths, a.woff,
+                                a.boff, a.aoff, a.relu, a.c)
         else:
             for b in range(count):
-                forward_sample(m, a, idx[b])
-                backward_sample(m, a, idx[b], 1.0 / count)
+                forward_sample(theta, acts, a.X, idx[b], a.widths, a.woff, a.boff, a.aoff, a.relu)
+                backward_sample(theta, grad, acts, cur, nxt, a.Y, idx[b], 1.0 / count, a.widths,
+                                a.woff, a.boff, a.aoff, a.relu, a.c)
         mu = a.momentum[m]
         lr = a.eta[m]
         for j in range(p):
@@ -221,7 +230,7 @@ def train_model(m, a):
             vel[j] = v
             theta[j] -= lr * v
         if t % a.record_every == 0 or t == a.steps:
-            status = record(m, a, t)
+            status = record(m, theta, acts, a, t)
     a.steps_run[m] = t
     a.status[m] = status
 
