@@ -12,6 +12,10 @@ thread (or GPU thread) that runs it.
 One kernel interface: every kernel takes one :data:`PathArgs` named tuple (numba
 and numba.cuda both accept named tuples of arrays and scalars), so an input is added
 by one edit to its field list, and :func:`sim.linear.kernel_args` fills it by name.
+
+The per-path functions allocate nothing and are compiled without reference counting
+(``_nrt=False``): every view they take (a row of ``Hs``, of ``X``) would otherwise
+update the shared reference count of the whole array atomically, from every thread.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ _TWO_M53 = 1.0 / 9007199254740992.0
 
 
 # ----------------------------------------------------------------- random streams
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rng_next(states, p):
     """Next 64-bit output of path ``p``'s xoroshiro128+ stream (advances it)."""
     s0 = states[p, 0]
@@ -87,20 +91,20 @@ def rng_next(states, p):
     return result
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rng_uniform(states, p):
     """Uniform double in ``[0, 1)`` with 53 random bits."""
     return np.float64(rng_next(states, p) >> _U11) * _TWO_M53
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rng_below(states, p, m):
     """Uniform integer in ``[0, m)``."""
     k = np.int64(rng_uniform(states, p) * m)
     return k if k < m else m - 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rng_normal(states, p):
     """Standard normal by Box-Muller (one of the pair)."""
     u1 = 1.0 - rng_uniform(states, p)  # in (0, 1]
@@ -109,7 +113,7 @@ def rng_normal(states, p):
 
 
 # ----------------------------------------------------------------- batch sampling
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sample_batch(states, p, scheme, n, B, prob, drop_last, idx, perm, pos):
     """Fill ``idx[:count]`` with path ``p``'s next batch; return ``count``.
 
@@ -159,7 +163,7 @@ def sample_batch(states, p, scheme, n, B, prob, drop_last, idx, perm, pos):
 
 
 # ----------------------------------------------------------------- per-path math
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def _dot(u, v, d):
     acc = 0.0
     for k in range(d):
@@ -167,7 +171,7 @@ def _dot(u, v, d):
     return acc
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def _matvec(A, x, y):
     """``y = A x`` (``A`` symmetric, rows contiguous)."""
     d = x.shape[0]
@@ -175,7 +179,7 @@ def _matvec(A, x, y):
         y[j] = _dot(A[j], x, d)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def _start_batch(x, y, Hbar, count):
     """Full batch: ``y = Hbar x``, return 0. Otherwise zero ``y`` and return the
     per-sample weight ``1/count``."""
@@ -187,7 +191,7 @@ def _start_batch(x, y, Hbar, count):
     return 1.0 / count
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def batch_product_dense(x, y, Hs, Hbar, idx, count):
     """``y = H_xi x = (1/count) sum_b H_{idx[b]} x`` (``Hbar x`` for a full batch)."""
     d = x.shape[0]
@@ -200,7 +204,7 @@ def batch_product_dense(x, y, Hs, Hbar, idx, count):
             y[j] += w * _dot(Hi[j], x, d)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def batch_product_factors(x, y, G, Hbar, idx, count):
     """``y = H_xi x`` with ``H_i = G_i G_i^T``: ``O(d r)`` per sample."""
     d = x.shape[0]
@@ -223,7 +227,7 @@ _SAFE_LOW = 1e-280
 _SAFE_HIGH = 1e280
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def normalize(x, nrm2):
     """Divide ``x`` by its norm and return ``log||x||`` (``-inf`` if ``x = 0``, which
     is left as it is). ``nrm2`` is the plain sum of squares; outside
@@ -252,7 +256,7 @@ def normalize(x, nrm2):
     return math.log(nrm)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def update_renormalize(x, y, eta):
     """``x <- x - eta y``, then ``x <- x/||x||``; return ``log ||x - eta y||``
     (``-inf`` if the iterate hit exactly zero, which it then keeps)."""
@@ -264,7 +268,7 @@ def update_renormalize(x, y, eta):
     return normalize(x, nrm2)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def init_path(states, p, x, x0, random_x0, perm):
     """Set ``x`` to the unit start direction, return ``log ||x_0||``. A random start
     is uniform on the sphere (``E x x^T = I/d``); ``perm`` is reset to the identity."""
@@ -282,7 +286,7 @@ def init_path(states, p, x, x0, random_x0, perm):
     return logn if not random_x0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def record_step(p, t, logn, record_every, out_log, diverged_at, log_bound):
     if diverged_at[p] < 0 and logn > log_bound:
         diverged_at[p] = t
@@ -290,7 +294,7 @@ def record_step(p, t, logn, record_every, out_log, diverged_at, log_bound):
         out_log[p, t // record_every] = logn
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_path(p, a):
     """The whole trajectory of path ``p`` (``a`` is a :data:`PathArgs`): shared by the
     CPU and CUDA kernels."""
@@ -323,7 +327,7 @@ simulate_paths_serial = njit(cache=True)(_paths_loop)
 
 
 # ----------------------------------------------------------------- grouped kernel
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
 def _rows_times_matrix(X, rows, lo, hi, Hm, Z):
     """``Z[o] = Hm X[rows[o]]`` for ``o`` in ``[lo, hi)`` (``Hm`` symmetric), in
     blocks of 4 rows x 2 columns so each loaded entry serves several products."""
