@@ -1,7 +1,8 @@
 """Benchmark: sim.nets against the code a user would otherwise write, side by side.
 
-1. Non-uniformity ``s`` of a trained 64-32-32-10 net on 1000 digits: ``curvature``
-   (explicit Jacobians, Lanczos) against the authors' method (power iteration on
+1. Non-uniformity ``s`` of a trained 64-32-32-10 net on 1000 digits:
+   ``curvature(which="s")`` (Lanczos on the linearization, NTK blocks) against the
+   authors' method (power iteration on
    ``v -> (1/n) sum_i H_i (H_i v) - H (H v)`` with per-sample Hessian-vector products
    in a loop) in NumPy, and in PyTorch when installed; the power iteration runs until
    its eigenvalue changes by less than 1e-6 relative, and the accuracy of each result
@@ -154,7 +155,7 @@ def bench_sigma(cfg: Config) -> dict:
     res = train(net, net.init(cfg.seed), X, Y, 0.5, n, 200 if cfg.tiny else 2000, cfg.seed,
                 method="blas")
     theta = res.theta
-    t_ours, cv = _time(lambda: curvature(net, theta, X, Y), cfg.repeats)
+    t_ours, cv = _time(lambda: curvature(net, theta, X, Y, which="s"), cfg.repeats)
     J = net.jacobians(theta, X)  # dense reference: Sigma from the per-sample Jacobians
     GJ = np.einsum("ikl,ilp->ikp", np.einsum("ikp,ilp->ikl", J, J), J)
     Jf = J.reshape(-1, net.n_params)

@@ -71,6 +71,40 @@ def test_curvature_equals_dense_eigendecomposition(net, method):
     assert exact.a == pytest.approx(a, rel=1e-8) and exact.s == pytest.approx(s, rel=1e-8)
 
 
+@pytest.mark.parametrize("net", NETS + [MLP((5, 9, 7, 6, 3), "relu", "mean")], ids=repr)
+def test_ntk_blocks_equal_jacobian_products(net):
+    """ntk_blocks (reverse mode from the output seeds, no Jacobians formed) equals
+    J_i J_i^T from the explicit Jacobians to round-off."""
+    rng = np.random.default_rng(3)
+    theta = net.init(1)
+    X = rng.standard_normal((11, net.n_inputs))
+    J = net.jacobians(theta, X)
+    ref = np.einsum("ikp,ilp->ikl", J, J)
+    np.testing.assert_allclose(net.ntk_blocks(theta, X), ref, rtol=1e-12,
+                               atol=1e-13 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("method", ["explicit", "matrix_free"])
+def test_curvature_which_and_off_minimum_gauss_newton(method):
+    """Off the minimum (random targets, a net with p = 180 so Lanczos restarts),
+    the Gauss-Newton a and s equal the dense eigendecomposition of c J_i^T J_i to
+    1e-8; which="a" / "s" compute one of them (the same numbers) and leave the other
+    NaN."""
+    net = MLP((5, 12, 8, 3), "tanh", "mean")
+    rng = np.random.default_rng(4)
+    theta = net.init(2)
+    X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 3))
+    J = net.jacobians(theta, X)
+    a, s = _dense_a_s(net.c * np.einsum("ikp,ikq->ipq", J, J))
+    both = curvature(net, theta, X, Y, method=method)
+    assert both.a == pytest.approx(a, rel=1e-8) and both.s == pytest.approx(s, rel=1e-8)
+    only_s = curvature(net, theta, X, Y, method=method, which="s")
+    only_a = curvature(net, theta, X, Y, method=method, which="a")
+    assert only_s.s == both.s and np.isnan(only_s.a) and np.isnan(only_s.a_residual)
+    assert only_a.a == both.a and np.isnan(only_a.s) and np.isnan(only_a.s_residual)
+    assert only_s.matvecs + only_a.matvecs == both.matvecs
+
+
 @pytest.mark.parametrize("smp", [Sampling(1), Sampling(2), Sampling(2, "with")], ids=str)
 def test_threshold_of_a_trained_minimum_is_exact(smp):
     """thresholds(to_ensemble(...)).eta_exact equals bisection on the dense Kronecker
@@ -144,3 +178,5 @@ def test_curvature_bad_input():
         curvature(net, theta, X, Y, kind="exact", method="explicit")
     with pytest.raises(ValueError, match="^tol"):
         curvature(net, theta, X, Y, tol=0)
+    with pytest.raises(ValueError, match="^which"):
+        curvature(net, theta, X, Y, which="sigma")

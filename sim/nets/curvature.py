@@ -19,15 +19,13 @@ from sim._validate import check_choice, check_int, check_positive
 from sim.ensembles import Ensemble
 from sim.nets.mlp import MLP
 
-JACOBIAN_BUDGET = 2**25
-"""Largest number of Jacobian entries (float64, 256 MiB) held at once."""
-
 EXPLICIT_MAX = 2**22
 """``method="auto"`` multiplies by explicit Jacobians up to this ``n K p`` (32 MiB);
 above it a product with the stored Jacobians costs more memory traffic than a few
 batched passes through the net."""
 
 METHODS = ("auto", "explicit", "matrix_free")
+WHICH = ("both", "a", "s")
 
 
 @dataclass(frozen=True)
@@ -37,12 +35,13 @@ class Curvature:
     Attributes
     ----------
     a : float
-        ``lambda_max(H)``.
+        ``lambda_max(H)`` (NaN when not asked for: ``which="s"``).
     s : float
-        ``sqrt(lambda_max(Sigma))`` (0 if that eigenvalue is negative by round-off).
+        ``sqrt(lambda_max(Sigma))`` (0 if that eigenvalue is negative by round-off; NaN
+        when not asked for: ``which="a"``).
     a_residual, s_residual : float
         ``||H v - a v||`` and ``||Sigma w - s^2 w||`` of the returned unit eigenvectors:
-        the accuracy of the Lanczos eigenpairs.
+        the accuracy of the Lanczos eigenpairs (NaN for a value not computed).
     matvecs : int
         Products with ``H`` and ``Sigma`` (each a pass over the data).
     kind : {"gauss_newton", "exact"}
@@ -62,7 +61,15 @@ class Curvature:
 
 
 class _Operators:
-    """``v -> H v`` and ``v -> Sigma v`` of one network, data set and kind."""
+    """``v -> H v`` and ``v -> Sigma v`` of one network, data set and kind.
+
+    Gauss-Newton products go through the linearization at ``theta``: ``u = J v``
+    (a forward-mode pass, or a product with the stored Jacobians) and ``J^T U`` (a
+    reverse pass), with the forward pass at ``theta`` made once. With ``u = J v``,
+    ``H v = (c/n) J^T u`` and, since ``H_i = c J_i^T J_i``,
+    ``Sigma v = J^T [(c^2/n) (J_i J_i^T u_i)_i - (c/n) J (H v)]``: two products with
+    ``J`` and two with ``J^T`` per product with ``Sigma``.
+    """
 
     def __init__(self, net: MLP, theta, X, Y, kind: str, method: str):
         self.net, self.theta, self.X, self.Y, self.kind = net, theta, X, Y, kind
@@ -73,54 +80,47 @@ class _Operators:
             if kind == "exact":
                 raise ValueError("kind='exact' has no explicit form: use method='matrix_free'")
             J = net.jacobians(theta, X)  # (n, K, p)
-            self.gram = np.einsum("ikp,ilp->ikl", J, J)  # J_i J_i^T, (n, K, K)
+            self.gram = np.matmul(J, J.transpose(0, 2, 1))  # J_i J_i^T, (n, K, K)
             self.J = J.reshape(-1, J.shape[2])  # (n K, p): products are BLAS calls
-        elif kind == "gauss_newton":
-            self.gram = per_sample_grams(net, theta, X)
+        else:
+            self.layers = net.unflatten(theta)
+            _, self.A, self.D1, _ = net._forward(self.layers, X)
+            if kind == "gauss_newton":
+                self.gram = net._ntk_blocks(self.layers, self.A, self.D1)
+
+    def _jvp(self, v):
+        """``J_i v`` for every sample, ``(n, K)``."""
+        if self.J is not None:
+            return (self.J @ v).reshape(self.n, -1)
+        dZs, _ = self.net._tangent(self.layers, self.net.unflatten(v), self.A, self.D1)
+        return dZs[-1]
+
+    def _vjp(self, U):
+        """``sum_i J_i^T U_i``, ``(p,)``."""
+        if self.J is not None:
+            return self.J.T @ U.ravel()
+        return self.net._backward(self.layers, self.A, self.D1, U)
 
     def H(self, v):
         self.count += 1
-        return self._H(v)
+        if self.kind == "exact":
+            return self.net.hvp(self.theta, self.X, self.Y, v, "exact")
+        return (self.c / self.n) * self._vjp(self._jvp(v))
 
-    def _H(self, v):
-        if self.J is not None:
-            return (self.c / self.n) * (self.J.T @ (self.J @ v))
-        return self.net.hvp(self.theta, self.X, self.Y, v, self.kind)
-
-    def sum_sq(self, v):
-        """``(1/n) sum_i H_i (H_i v)`` with per-sample Hessians ``H_i``."""
-        if self.J is not None:
-            u = (self.J @ v).reshape(self.n, -1)
-            w = np.einsum("ikl,il->ik", self.gram, u)
-            return (self.c**2 / self.n) * (self.J.T @ w.ravel())
+    def Sigma(self, v):
+        self.count += 1
         if self.kind == "gauss_newton":
-            # H_i H_i v = c^2 J_i^T (J_i J_i^T) J_i v: a batched JVP, the per-sample K x K
-            # Gram matrices, a batched VJP.
-            u = self.net.jvp(self.theta, self.X, v)
-            w = np.einsum("ikl,il->ik", self.gram, u)
-            return (self.c**2 / self.n) * self.net.vjp(self.theta, self.X, w)
+            u = self._jvp(v)
+            Hv = (self.c / self.n) * self._vjp(u)
+            U = (self.c**2 / self.n) * np.matmul(self.gram, u[:, :, None])[:, :, 0]
+            return self._vjp(U - (self.c / self.n) * self._jvp(Hv))
         out = np.zeros_like(v)
         for i in range(self.n):  # exact per-sample Hessians: H_i = n * hvp on sample i
             Xi, Yi = self.X[i:i + 1], self.Y[i:i + 1]
             hv = self.net.hvp(self.theta, Xi, Yi, v, "exact")
             out += self.net.hvp(self.theta, Xi, Yi, hv, "exact")
-        return out / self.n
-
-    def Sigma(self, v):
-        self.count += 1
-        return self.sum_sq(v) - self._H(self._H(v))
-
-
-def per_sample_grams(net: MLP, theta, X, budget: int = JACOBIAN_BUDGET) -> np.ndarray:
-    """``J_i J_i^T`` for every sample, ``(n, K, K)``: the blocks of the empirical NTK
-    Gram matrix, from Jacobians formed in chunks of at most ``budget`` entries."""
-    K, p = net.n_outputs, net.n_params
-    chunk = max(1, budget // (K * p))
-    out = np.empty((len(X), K, K))
-    for start in range(0, len(X), chunk):
-        J = net.jacobians(theta, X[start:start + chunk])
-        out[start:start + chunk] = np.einsum("ikp,ilp->ikl", J, J)
-    return out
+        hv = self.net.hvp(self.theta, self.X, self.Y, v, "exact")
+        return out / self.n - self.net.hvp(self.theta, self.X, self.Y, hv, "exact")
 
 
 def _top(apply, p: int, tol: float, seed: int):
@@ -137,14 +137,14 @@ def _top(apply, p: int, tol: float, seed: int):
         w, V = np.linalg.eigh(0.5 * (A + A.T))
         lam, v = w[-1], V[:, -1]
     else:
-        w, V = eigsh(op, k=1, which="LA", tol=tol, v0=v0, ncv=min(p - 1, 24))
+        w, V = eigsh(op, k=1, which="LA", tol=tol, v0=v0, ncv=min(p - 1, 16))
         lam, v = w[0], V[:, 0]
     v = v / np.linalg.norm(v)
     return float(lam), v, float(np.linalg.norm(apply(v) - lam * v))
 
 
 def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e-8, *,
-              method: str = "auto", seed: int = 0) -> Curvature:
+              method: str = "auto", seed: int = 0, which: str = "both") -> Curvature:
     """Sharpness ``a = lambda_max(H)`` and non-uniformity ``s = sqrt(lambda_max(Sigma))``
     of the loss of ``net`` at ``theta`` on ``(X, Y)``, by Lanczos.
 
@@ -161,20 +161,26 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
     method : {"auto", "explicit", "matrix_free"}
         ``explicit`` forms the per-sample Jacobians ``(n, K, p)`` once and multiplies by
         them; ``matrix_free`` uses batched JVPs and VJPs (plus, for ``gauss_newton``, the
-        per-sample ``K x K`` Gram matrices, formed once from Jacobians in chunks).
+        per-sample ``K x K`` Gram matrices, :meth:`MLP.ntk_blocks`).
         ``auto`` is explicit when ``n K p`` is at most :data:`EXPLICIT_MAX` and
         ``kind="gauss_newton"``. Both give the same numbers.
     seed : int
         Start vector of Lanczos.
+    which : {"both", "a", "s"}
+        Compute both, or only the sharpness or only the non-uniformity (the other is
+        NaN).
 
     Notes
     -----
     Explicit: ``O(n K p)`` memory traffic per product with ``H`` or ``Sigma``;
-    matrix-free: a few batched forward/backward passes per product (``kind="exact"``:
-    ``Sigma`` needs two per-sample Hessian-vector products per sample).
+    matrix-free: one forward pass at ``theta``, then one tangent and one reverse pass
+    per product with ``H``, two of each per product with ``Sigma``
+    (``kind="exact"``: ``Sigma`` needs two per-sample Hessian-vector products per
+    sample).
     """
     check_choice(kind, "kind", ("gauss_newton", "exact"))
     check_choice(method, "method", METHODS)
+    check_choice(which, "which", WHICH)
     tol = check_positive(tol, "tol")
     seed = check_int(seed, "seed", 0)
     X = net._X(X)
@@ -184,9 +190,13 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
         small = len(X) * net.n_outputs * net.n_params <= EXPLICIT_MAX
         method = "explicit" if small and kind == "gauss_newton" else "matrix_free"
     ops = _Operators(net, theta, X, Y, kind, method)
-    a, _, a_res = _top(ops.H, net.n_params, tol, seed)
-    lam, _, s_res = _top(ops.Sigma, net.n_params, tol, seed + 1)
-    return Curvature(a=a, s=float(np.sqrt(max(lam, 0.0))), a_residual=a_res,
+    a = a_res = s = s_res = np.nan
+    if which != "s":
+        a, _, a_res = _top(ops.H, net.n_params, tol, seed)
+    if which != "a":
+        lam, _, s_res = _top(ops.Sigma, net.n_params, tol, seed + 1)
+        s = float(np.sqrt(max(lam, 0.0)))
+    return Curvature(a=a, s=s, a_residual=a_res,
                      s_residual=s_res, matvecs=ops.count, kind=kind, method=method,
                      loss=net.loss(theta, X, Y))
 
@@ -220,5 +230,4 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
     return ens.reduced(basis=False)[0] if reduce else ens
 
 
-__all__ = ["Curvature", "curvature", "to_ensemble", "per_sample_grams", "JACOBIAN_BUDGET",
-           "EXPLICIT_MAX"]
+__all__ = ["Curvature", "curvature", "to_ensemble", "EXPLICIT_MAX", "WHICH"]

@@ -240,7 +240,9 @@ class MLP:
         """Forward-mode tangents ``dZ_l`` and ``dA_l`` along ``dlayers``."""
         dA, dZs = [np.zeros_like(A[0])], []
         for k, ((W, _), (dW, db)) in enumerate(zip(layers, dlayers, strict=True)):
-            dZ = dA[-1] @ W.T + A[k] @ dW.T + db
+            dZ = A[k] @ dW.T + db
+            if k:  # the inputs have no tangent
+                dZ += dA[-1] @ W.T
             dZs.append(dZ)
             if k < len(layers) - 1:
                 dA.append(D1[k] * dZ)
@@ -275,6 +277,33 @@ class MLP:
             if k:
                 G = (G @ W) * D1[k - 1][:, None, :]
         return J
+
+    def ntk_blocks(self, theta, X) -> np.ndarray:
+        """Per-sample blocks ``J_i J_i^T`` of the empirical NTK Gram matrix, ``(n, K, K)``.
+
+        Notes
+        -----
+        Reverse mode from the ``K`` output seeds, without forming the Jacobians: the
+        derivative of ``f_k(x_i)`` by ``W_l`` is ``g_{l,ik} a_{l-1,i}^T`` (``g`` the
+        cotangent of layer ``l``'s pre-activation), so
+        ``J_i J_i^T = sum_l G_{l,i} G_{l,i}^T (||a_{l-1,i}||^2 + 1)`` with the bias
+        giving the ``+ 1``: ``O(n K sum_l w_l w_{l-1})`` time, ``O(n K max w_l)`` memory.
+        """
+        layers = self.unflatten(theta)
+        _, A, D1, _ = self._forward(layers, self._X(X))
+        return self._ntk_blocks(layers, A, D1)
+
+    def _ntk_blocks(self, layers, A, D1):
+        n, K = len(A[0]), self.n_outputs
+        G = np.broadcast_to(np.eye(K), (n, K, K))  # (sample, seed, unit)
+        out = np.zeros((n, K, K))
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            out += np.matmul(G, G.transpose(0, 2, 1)) * (np.sum(A[k] * A[k], axis=1)
+                                                         + 1.0)[:, None, None]
+            if k:
+                G = np.matmul(G, W) * D1[k - 1][:, None, :]
+        return out
 
     def hvp(self, theta, X, Y, v, kind: str = "exact") -> np.ndarray:
         """Hessian of :meth:`loss` times ``v``, shape ``(p,)``.
