@@ -241,13 +241,49 @@ class Ensemble:
             return Ensemble(Hs=U.T @ self.Hs @ U, name=f"{self.name} (reduced)"), _readonly(U)
         n, d, r = self.G.shape
         Phi = self.G.transpose(1, 0, 2).reshape(d, n * r)  # columns grouped by sample
-        lam, V = np.linalg.eigh(Phi.T @ Phi)
-        keep = lam > rtol * max(lam[-1], 0.0)
-        lam, V = lam[keep], V[:, keep]
-        R = np.sqrt(lam)[:, None] * V.T  # (r', n r)
-        G_red = R.reshape(len(lam), n, r).transpose(1, 0, 2)
+        lam, V = _gram_eigen(Phi.T @ Phi, rtol)
+        red = _from_gram_eigen(lam, V, n, r, f"{self.name} (reduced)")
         U = _readonly((Phi @ V) / np.sqrt(lam)) if basis else None
-        return Ensemble(G=G_red, name=f"{self.name} (reduced)"), U
+        return red, U
+
+    @classmethod
+    def from_gram(cls, gram, n: int, rtol: float = REDUCE_RTOL, name: str = "gram"):
+        """The reduced factor ensemble of factors known only through their Gram matrix.
+
+        For factors ``G_i`` (``d x r``) stacked as ``Phi = [G_1 ... G_n]``, ``gram`` is
+        ``Phi^T Phi`` (``n r x n r``, columns grouped by sample). The result is what
+        :meth:`reduced` returns for those factors, with no ``d``-dimensional array
+        formed: for a network, the empirical NTK Gram matrix gives the per-sample
+        Hessian ensemble of the minimum directly (:func:`sim.nets.to_ensemble`).
+
+        Parameters
+        ----------
+        gram : ndarray (n r, n r)
+            Symmetric PSD.
+        n : int
+            Number of samples (``n r`` must be the size of ``gram``).
+        rtol : float
+            As in :meth:`reduced`.
+        """
+        gram = real_array(gram, "gram", 2)
+        n = check_int(n, "n", 1)
+        if gram.shape[0] != gram.shape[1] or gram.shape[0] % n:
+            raise ValueError(f"gram must be square of a size divisible by n = {n}, "
+                             f"got shape {gram.shape}")
+        lam, V = _gram_eigen(0.5 * (gram + gram.T), rtol)
+        return _from_gram_eigen(lam, V, n, gram.shape[0] // n, name)
+
+
+def _gram_eigen(gram: np.ndarray, rtol: float):
+    """Eigenpairs of a Gram matrix above ``rtol`` times its largest eigenvalue."""
+    lam, V = np.linalg.eigh(gram)
+    keep = lam > rtol * max(lam[-1], 0.0)
+    return lam[keep], V[:, keep]
+
+
+def _from_gram_eigen(lam, V, n: int, r: int, name: str) -> Ensemble:
+    R = np.sqrt(lam)[:, None] * V.T  # (r', n r): the factors in the basis of range(H)
+    return Ensemble(G=R.reshape(len(lam), n, r).transpose(1, 0, 2), name=name)
 
     def __repr__(self) -> str:
         kind = "dense" if self.Hs is not None else f"factors r={self.r}"

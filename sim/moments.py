@@ -41,10 +41,11 @@ def sandwich_average(ens: Ensemble, M: np.ndarray) -> np.ndarray:
         return np.einsum("ijk,ikl->jl", HM, ens.Hs) / ens.n
     n, d, r = ens.G.shape
     Gf = ens.stacked  # (d, n r), columns grouped by sample
-    MG = (M @ Gf).reshape(d, n, r).transpose(1, 0, 2)  # (n, d, r): M G_i
-    Y = np.matmul(ens.G.transpose(0, 2, 1), MG)  # (n, r, r): G_i^T M G_i
-    W = np.matmul(ens.G, Y).transpose(1, 0, 2).reshape(d, n * r)  # [G_i Y_i]
-    return W @ Gf.T / n
+    G3 = Gf.reshape(d, n, r)
+    MG = (M @ Gf).reshape(d, n, r)  # M G_i in column block i
+    Y = np.matmul(G3.transpose(1, 2, 0), MG.transpose(1, 0, 2))  # (n, r, r): G_i^T M G_i
+    W = np.matmul(G3.transpose(1, 0, 2), Y)  # (n, d, r): G_i Y_i
+    return W.transpose(1, 0, 2).reshape(d, n * r) @ Gf.T / n
 
 
 def noise_sandwich(ens: Ensemble, M: np.ndarray) -> np.ndarray:

@@ -147,6 +147,32 @@ def test_reduction_is_exact():
         assert sim.spectral_radius(full, below, smp).rho == pytest.approx(1.0, abs=1e-10)
 
 
+def test_reduction_from_the_ntk_gram_matrix():
+    """to_ensemble's default reduction goes through the NTK Gram matrix (MLP.ntk equals
+    J J^T to round-off; nothing p-dimensional is formed): its a, s and thresholds equal
+    those of the full factor ensemble (1e-10), and Ensemble.from_gram of the stacked
+    factors' Gram matrix is Ensemble.reduced()."""
+    net = MLP((3, 12, 9, 2), "tanh", "half")
+    theta, X, _ = _teacher(net, n=6)
+    J = net.jacobians(theta, X).reshape(12, -1)
+    np.testing.assert_allclose(net.ntk(theta, X), J @ J.T, rtol=1e-12,
+                               atol=1e-13 * np.abs(J @ J.T).max())
+    full = to_ensemble(net, theta, X, reduce=False)
+    red = to_ensemble(net, theta, X)
+    assert red.d == 12 and "reduced" in red.name
+    assert red.a == pytest.approx(full.a, rel=1e-10) and red.s == pytest.approx(full.s, rel=1e-10)
+    for smp in (2, Sampling(3, "with")):
+        a, b = sim.thresholds(full, smp), sim.thresholds(red, smp)
+        for name in ("eta_theorem", "eta_exact"):
+            assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-10), name
+    by_gram = sim.Ensemble.from_gram(full.stacked.T @ full.stacked, full.n)
+    np.testing.assert_array_equal(by_gram.G, full.reduced(basis=False)[0].G)
+    with pytest.raises(ValueError, match="^gram must be square"):
+        sim.Ensemble.from_gram(np.eye(6), 4)
+    with pytest.raises(ValueError, match="^gram"):
+        sim.Ensemble.from_gram(np.ones(6), 2)
+
+
 def test_off_minimum_exact_kind_has_residual_term():
     """Off the minimum the exact Hessian differs from Gauss-Newton by the residual term;
     the exact hvp matches finite differences and curvature(kind="exact") differs."""

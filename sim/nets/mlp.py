@@ -293,6 +293,32 @@ class MLP:
         _, A, D1, _ = self._forward(layers, self._X(X))
         return self._ntk_blocks(layers, A, D1)
 
+    def ntk(self, theta, X) -> np.ndarray:
+        """The empirical NTK Gram matrix ``J J^T`` of all samples, ``(n K, n K)``, rows
+        and columns grouped by sample (entry ``(i K + k, j K + l)`` is
+        ``J_ik . J_jl``).
+
+        Notes
+        -----
+        Without forming the Jacobians (see :meth:`ntk_blocks`):
+        ``J_i J_j^T = sum_l G_{l,i} G_{l,j}^T (a_{l-1,i} . a_{l-1,j} + 1)``, one
+        ``(n K) x (n K)`` product per layer of width ``w_l``:
+        ``O((n K)^2 sum_l w_l)`` instead of ``O((n K)^2 p)`` for ``J J^T``.
+        """
+        layers = self.unflatten(theta)
+        X = self._X(X)
+        _, A, D1, _ = self._forward(layers, X)
+        n, K = len(X), self.n_outputs
+        G = np.broadcast_to(np.eye(K), (n, K, K))
+        out = np.zeros((n, K, n, K))
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            Gf = G.reshape(n * K, -1)
+            out += (Gf @ Gf.T).reshape(n, K, n, K) * (A[k] @ A[k].T + 1.0)[:, None, :, None]
+            if k:
+                G = np.matmul(G, W) * D1[k - 1][:, None, :]
+        return out.reshape(n * K, n * K)
+
     def _ntk_blocks(self, layers, A, D1):
         n, K = len(A[0]), self.n_outputs
         G = np.broadcast_to(np.eye(K), (n, K, K))  # (sample, seed, unit)
