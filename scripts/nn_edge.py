@@ -36,9 +36,11 @@ class Config:
     scales: tuple[float, ...] = option((1.0, 3.0), "initialisation scales", positive=True)
     warmups: tuple[int, ...] = option((0, 2000), "warm-up steps (linear from eta/segments)",
                                       low=0, quick=(0, 500))
-    seeds: int = option(3, "seeds per setting", low=1, quick=1)
+    seeds: int = option(2, "seeds per setting", low=1, quick=1)
     steps: int = option(20000, "training steps", low=1, quick=3000)
-    segments: int = option(20, "measurements along training", low=1, quick=6)
+    segments: int = option(20, "measurements of a and s along training", low=1, quick=6)
+    exact_every: int = option(4, "eta_exact at every this many measurements (and at the "
+                                 "end)", low=1, quick=1)
     loss_tol: float = option(1e-6, "stop once the loss is below this", positive=True,
                              quick=1e-5)
     seed: int = option(0, "study seed", low=0)
@@ -70,7 +72,8 @@ def task(cfg: Config, index: int, seed: int) -> dict:
         res = train(net, theta, X, Y, eta, B, seg, int(streams[m]), loss_tol=cfg.loss_tol,
                     record_every=seg, labels=y)
         theta, done = res.theta, done + res.steps_run
-        meas = nw.measure(net, theta, X, B)
+        last = res.converged or res.diverged or m == cfg.segments - 1
+        meas = nw.measure(net, theta, X, B, exact=last or (m + 1) % cfg.exact_every == 0)
         track.append((done, eta, res.loss, meas["a"], meas["s"], meas["eta_exact"]))
         if res.converged or res.diverged:
             break
@@ -97,8 +100,9 @@ def plot(folder: Path) -> list[Path]:
         tr = np.array(r["track"], dtype=float)
         c = colors[cfg.Bs.index(r["B"])]
         ratio = tr[:, 3] * cfg.eta / 2 if r["B"] == cfg.n else tr[:, 1] / tr[:, 5]
-        ax.plot(tr[:, 0], ratio, color=c, ls="-" if r["warmup"] == 0 else "--",
-                lw=1.6 if r["init_scale"] > 1 else 0.9)
+        ok = np.isfinite(ratio)  # SGD: eta_exact at every exact_every-th measurement
+        ax.plot(tr[ok, 0], ratio[ok], color=c, ls="-" if r["warmup"] == 0 else "--",
+                lw=1.6 if r["init_scale"] > 1 else 0.9, marker=".", ms=3)
     for B, c in zip(cfg.Bs, colors, strict=True):
         ax.plot([], [], color=c, label="GD: a eta/2" if B == cfg.n else f"B={B}: eta/eta_exact")
     ax.axhline(1.0, color="k", lw=0.8)

@@ -103,6 +103,8 @@ def test_curvature_which_and_off_minimum_gauss_newton(method):
     assert only_s.s == both.s and np.isnan(only_s.a) and np.isnan(only_s.a_residual)
     assert only_a.a == both.a and np.isnan(only_a.s) and np.isnan(only_a.s_residual)
     assert only_s.matvecs + only_a.matvecs == both.matvecs
+    no_targets = curvature(net, theta, X, None, method=method)  # Gauss-Newton needs no Y
+    assert (no_targets.a, no_targets.s) == (both.a, both.s) and np.isnan(no_targets.loss)
 
 
 @pytest.mark.parametrize("smp", [Sampling(1), Sampling(2), Sampling(2, "with")], ids=str)
@@ -204,5 +206,7 @@ def test_curvature_bad_input():
         curvature(net, theta, X, Y, kind="exact", method="explicit")
     with pytest.raises(ValueError, match="^tol"):
         curvature(net, theta, X, Y, tol=0)
+    with pytest.raises(ValueError, match="^Y is needed"):
+        curvature(net, theta, X, None, kind="exact")
     with pytest.raises(ValueError, match="^which"):
         curvature(net, theta, X, Y, which="sigma")

@@ -47,7 +47,7 @@ class Curvature:
     kind : {"gauss_newton", "exact"}
     method : {"explicit", "matrix_free"}
     loss : float
-        The loss at ``theta`` (0 at an interpolating minimum).
+        The loss at ``theta`` (0 at an interpolating minimum; NaN without targets).
     """
 
     a: float
@@ -153,6 +153,8 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
     net : MLP
     theta : ndarray (p,)
     X, Y : ndarray (n, K_in), (n, K)
+        Inputs and targets; ``Y`` may be ``None`` for ``kind="gauss_newton"``, which
+        does not depend on it (``loss`` is then NaN).
     kind : {"gauss_newton", "exact"}
         Per-sample Hessians ``c J_i^T J_i`` (exact at a zero-loss minimum) or the exact
         per-sample Hessians (with the residual term; matrix-free only).
@@ -184,7 +186,9 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
     tol = check_positive(tol, "tol")
     seed = check_int(seed, "seed", 0)
     X = net._X(X)
-    Y = net._Y(Y, len(X))
+    if Y is None and kind == "exact":
+        raise ValueError("Y is needed for kind='exact' (the residual term)")
+    Y = None if Y is None else net._Y(Y, len(X))
     theta = net._theta(theta)
     if method == "auto":
         small = len(X) * net.n_outputs * net.n_params <= EXPLICIT_MAX
@@ -198,7 +202,7 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
         s = float(np.sqrt(max(lam, 0.0)))
     return Curvature(a=a, s=s, a_residual=a_res,
                      s_residual=s_res, matvecs=ops.count, kind=kind, method=method,
-                     loss=net.loss(theta, X, Y))
+                     loss=np.nan if Y is None else net.loss(theta, X, Y))
 
 
 def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | None = None):
