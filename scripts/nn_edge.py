@@ -39,7 +39,7 @@ class Config:
     seeds: int = option(2, "seeds per setting", low=1, quick=1)
     steps: int = option(20000, "training steps", low=1, quick=3000)
     segments: int = option(20, "measurements of a and s along training", low=1, quick=6)
-    exact_every: int = option(4, "eta_exact at every this many measurements (and at the "
+    exact_every: int = option(5, "eta_exact at every this many measurements (and at the "
                                  "end)", low=1, quick=1)
     loss_tol: float = option(1e-6, "stop once the loss is below this", positive=True,
                              quick=1e-5)
@@ -79,7 +79,7 @@ def task(cfg: Config, index: int, seed: int) -> dict:
             break
     final = nw.row(cfg.dataset, net, res, X, Y, X_test, y_test,
                    optimizer="gd" if B == cfg.n else "sgd", sampling=B, eta=cfg.eta, seed=k,
-                   init_scale=scale, warmup=warmup)
+                   init_scale=scale, warmup=warmup, measured=meas)
     final["steps_run"] = done
     final["edge_ratio"] = (final["a"] * cfg.eta / 2 if B == cfg.n
                            else cfg.eta / final["eta_exact"])

@@ -128,8 +128,10 @@ def measure(net: MLP, theta, X, sampling, exact: bool = True) -> dict:
 
 
 def row(dataset: str, net: MLP, result, X, Y, X_test, y_test, *, optimizer: str, sampling,
-        eta: float, seed: int, exact: bool = True, **extra) -> dict:
-    """One model's row (and its parameters under ``theta``, for ``models.npz``)."""
+        eta: float, seed: int, exact: bool = True, measured: dict | None = None,
+        **extra) -> dict:
+    """One model's row (and its parameters under ``theta``, for ``models.npz``);
+    ``measured``: :func:`measure` of ``result.theta`` already made by the caller."""
     smp = sim.sampling.as_sampling(sampling)
     theta = np.asarray(result.theta)
     finite = bool(np.all(np.isfinite(theta)))
@@ -139,7 +141,9 @@ def row(dataset: str, net: MLP, result, X, Y, X_test, y_test, *, optimizer: str,
                 B=smp.B, seed=seed, steps_run=int(result.steps_run),
                 converged=bool(result.converged), diverged=bool(result.diverged),
                 loss=float(result.loss), train_acc=float(result.accuracy),
-                test_acc=float(test_acc), **measure(net, theta, X, smp, exact), **extra,
+                test_acc=float(test_acc),
+                **(measured if measured is not None else measure(net, theta, X, smp, exact)),
+                **extra,
                 theta=theta)
 
 
