@@ -383,6 +383,33 @@ def _rows_times_matrix(X, rows, lo, hi, Hm, Z):
         o += 1
 
 
+@njit(cache=True, _nrt=False)
+def _sample_row(states, p, scheme, n, B, prob, drop_last, IDX, PERM, POS):
+    """:func:`sample_batch` into row ``p`` of ``IDX`` and ``PERM`` (the row views are
+    taken here, without reference counting, not in the parallel loop)."""
+    return sample_batch(states, p, scheme, n, B, prob, drop_last, IDX[p], PERM[p], POS)
+
+
+@njit(cache=True, fastmath=FASTMATH, _nrt=False)
+def _gather_update(p, c, X, Y, Z, SLOT, eta):
+    """``y_p`` = the mean of path ``p``'s rows of ``Z`` (``Hbar x_p`` for a full batch),
+    then the renormalised update of ``x_p``; returns its log-norm increment."""
+    d = X.shape[1]
+    y = Y[p]
+    if c == FULL_BATCH:
+        for j in range(d):
+            y[j] = Z[SLOT[p, 0], j]
+    else:
+        wt = 1.0 / c
+        for j in range(d):
+            y[j] = 0.0
+        for b in range(c):
+            zrow = Z[SLOT[p, b]]
+            for j in range(d):
+                y[j] += wt * zrow[j]
+    return update_renormalize(X[p], y, eta)
+
+
 @njit(parallel=True, cache=True)
 def simulate_grouped(a, w):
     """All paths step together: paths that share a sampled index are multiplied by
@@ -401,7 +428,6 @@ def simulate_grouped(a, w):
                                                      a.record_every)
     CNT, SLOT, ROWS, OFF, Z = w.CNT, w.SLOT, w.ROWS, w.OFF, w.Z
     P = X.shape[0]
-    d = X.shape[1]
     logn = np.empty(P)
     for p in prange(P):
         logn[p] = init_path(states, p, X[p], x0, random_x0, PERM[p])
@@ -411,7 +437,7 @@ def simulate_grouped(a, w):
     fill = np.empty(n + 2, dtype=np.int64)
     for t in range(1, a.steps + 1):
         for p in prange(P):
-            CNT[p] = sample_batch(states, p, scheme, n, B, prob, drop_last, IDX[p], PERM[p], POS)
+            CNT[p] = _sample_row(states, p, scheme, n, B, prob, drop_last, IDX, PERM, POS)
         # Bucket the (path, slot) pairs by sample: a counting sort, serial and cheap.
         for i in range(n + 2):
             OFF[i] = 0
@@ -444,18 +470,5 @@ def simulate_grouped(a, w):
             Hm = Hbar if i == n else Hs[i]
             _rows_times_matrix(X, ROWS, OFF[i], OFF[i + 1], Hm, Z)
         for p in prange(P):
-            c = CNT[p]
-            y = Y[p]
-            if c == FULL_BATCH:
-                for j in range(d):
-                    y[j] = Z[SLOT[p, 0], j]
-            else:
-                wt = 1.0 / c
-                for j in range(d):
-                    y[j] = 0.0
-                for b in range(c):
-                    zrow = Z[SLOT[p, b]]
-                    for j in range(d):
-                        y[j] += wt * zrow[j]
-            logn[p] += update_renormalize(X[p], y, eta)
+            logn[p] += _gather_update(p, CNT[p], X, Y, Z, SLOT, eta)
             record_step(p, t, logn[p], record_every, out_log, diverged_at, log_bound)
