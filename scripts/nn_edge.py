@@ -28,7 +28,7 @@ from sim.studies import networks as nw
 class Config:
     dataset: str = option("digits", "training data", choices=nw.DATASETS)
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
-    n: int = option(200, "training samples (the first n)", low=2, quick=50)
+    n: int = option(100, "training samples (the first n)", low=2, quick=50)
     hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,))
     eta: float = option(0.2, "learning rate (after the warm-up)", positive=True)
     Bs: tuple[int, ...] = option((2, 4, 10, 200), "batch sizes (n: GD)", low=1,
