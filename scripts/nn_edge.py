@@ -31,7 +31,7 @@ class Config:
     n: int = option(100, "training samples (the first n)", low=2, quick=50)
     hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,))
     eta: float = option(0.2, "learning rate (after the warm-up)", positive=True)
-    Bs: tuple[int, ...] = option((2, 4, 10, 200), "batch sizes (n: GD)", low=1,
+    Bs: tuple[int, ...] = option((2, 4, 10, 100), "batch sizes (n: GD)", low=1,
                                  quick=(4, 50))
     scales: tuple[float, ...] = option((1.0, 3.0), "initialisation scales", positive=True)
     warmups: tuple[int, ...] = option((0, 2000), "warm-up steps (linear from eta/segments)",
