@@ -268,15 +268,22 @@ class MLP:
         n, K = len(X), self.n_outputs
         _, A, D1, _ = self._forward(layers, X)
         J = np.empty((n, K, self.n_params))
-        G = np.broadcast_to(np.eye(K), (n, K, K)).copy()  # (sample, seed, unit)
-        for k in range(len(layers) - 1, -1, -1):
-            W, _ = layers[k]
+        for k, G in self._seed_cotangents(layers, A, D1):
             w, b, e = self.offsets[k]
             J[:, :, w:b] = (G[:, :, :, None] * A[k][:, None, None, :]).reshape(n, K, -1)
             J[:, :, b:e] = G
-            if k:
-                G = (G @ W) * D1[k - 1][:, None, :]
         return J
+
+    def _seed_cotangents(self, layers, A, D1):
+        """Reverse sweep from the ``K`` output seeds: yields ``(l, G_l)`` from the last
+        layer down, ``G_l`` ``(n, K, w_l)`` the cotangents of layer ``l``'s
+        pre-activation (``d f_k(x_i) / d z_l``)."""
+        n, K = len(A[0]), self.n_outputs
+        G = np.broadcast_to(np.eye(K), (n, K, K))  # (sample, seed, unit)
+        for k in range(len(layers) - 1, -1, -1):
+            yield k, G
+            if k:
+                G = np.matmul(G, layers[k][0]) * D1[k - 1][:, None, :]
 
     def ntk_blocks(self, theta, X) -> np.ndarray:
         """Per-sample blocks ``J_i J_i^T`` of the empirical NTK Gram matrix, ``(n, K, K)``.
@@ -309,26 +316,18 @@ class MLP:
         X = self._X(X)
         _, A, D1, _ = self._forward(layers, X)
         n, K = len(X), self.n_outputs
-        G = np.broadcast_to(np.eye(K), (n, K, K))
         out = np.zeros((n, K, n, K))
-        for k in range(len(layers) - 1, -1, -1):
-            W, _ = layers[k]
+        for k, G in self._seed_cotangents(layers, A, D1):
             Gf = G.reshape(n * K, -1)
             out += (Gf @ Gf.T).reshape(n, K, n, K) * (A[k] @ A[k].T + 1.0)[:, None, :, None]
-            if k:
-                G = np.matmul(G, W) * D1[k - 1][:, None, :]
         return out.reshape(n * K, n * K)
 
     def _ntk_blocks(self, layers, A, D1):
         n, K = len(A[0]), self.n_outputs
-        G = np.broadcast_to(np.eye(K), (n, K, K))  # (sample, seed, unit)
         out = np.zeros((n, K, K))
-        for k in range(len(layers) - 1, -1, -1):
-            W, _ = layers[k]
+        for k, G in self._seed_cotangents(layers, A, D1):
             out += np.matmul(G, G.transpose(0, 2, 1)) * (np.sum(A[k] * A[k], axis=1)
                                                          + 1.0)[:, None, None]
-            if k:
-                G = np.matmul(G, W) * D1[k - 1][:, None, :]
         return out
 
     def hvp(self, theta, X, Y, v, kind: str = "exact") -> np.ndarray:
