@@ -140,7 +140,7 @@ def clone_args(ens: Ensemble, eta_u: float, smp, q: float, population: int, rsee
     X = np.random.default_rng(rseed).standard_normal((population, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     a = CloneArgs(Hs=unit.Hs if unit.Hs is not None else dummy,
-                  G=unit.G if unit.G is not None else dummy,
+                  G=unit.columns if unit.G is not None else dummy,
                   Hbar=np.ascontiguousarray(unit.H), dense=unit.G is None,
                   scheme=SCHEME_CODES[smp.scheme], n=n, B=smp.B, prob=float(smp.p or 0.0),
                   drop_last=smp.drop_last, eta=eta_u, q=float(q),

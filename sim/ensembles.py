@@ -112,6 +112,10 @@ class Ensemble:
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}")
 
+    def __repr__(self) -> str:
+        kind = "dense" if self.Hs is not None else f"factors r={self.r}"
+        return f"Ensemble({self.name!r}, n={self.n}, d={self.d}, {kind})"
+
     @property
     def n(self) -> int:
         return (self.Hs if self.Hs is not None else self.G).shape[0]
@@ -145,6 +149,15 @@ class Ensemble:
         if self.Hs is not None:
             return Ensemble(Hs=self.Hs / self.scale, name=self.name)
         return Ensemble(G=self.G / np.sqrt(self.scale), name=self.name)
+
+    @cached_property
+    def columns(self) -> np.ndarray:
+        """The factors' columns contiguous, ``G_i^T`` stacked ``(n, r, d)`` (factors only):
+        the layout of the simulation kernels, whose products ``G_i^T x`` and
+        ``G_i (G_i^T x)`` then run over contiguous rows."""
+        if self.G is None:
+            raise AttributeError("factor columns exist for factor ensembles only")
+        return _readonly(self.G.transpose(0, 2, 1))
 
     @cached_property
     def stacked(self) -> np.ndarray:
@@ -247,7 +260,8 @@ class Ensemble:
         return red, U
 
     @classmethod
-    def from_gram(cls, gram, n: int, rtol: float = REDUCE_RTOL, name: str = "gram"):
+    def from_gram(cls, gram, n: int, rtol: float = REDUCE_RTOL, name: str = "gram", *,
+                  coordinates: bool = False):
         """The reduced factor ensemble of factors known only through their Gram matrix.
 
         For factors ``G_i`` (``d x r``) stacked as ``Phi = [G_1 ... G_n]``, ``gram`` is
@@ -264,6 +278,14 @@ class Ensemble:
             Number of samples (``n r`` must be the size of ``gram``).
         rtol : float
             As in :meth:`reduced`.
+        coordinates : bool
+            Also return ``C = V Lambda^{-1/2}`` (``n r x r'``): the coordinates of a
+            vector ``x`` in the reduced basis ``U = Phi C`` are ``C^T (Phi^T x)``, so
+            they too need only the products ``G_i^T x`` (for a network, ``J x``).
+
+        Returns
+        -------
+        Ensemble, or (Ensemble, ndarray (n r, r')) with ``coordinates``
         """
         gram = real_array(gram, "gram", 2)
         n = check_int(n, "n", 1)
@@ -271,7 +293,8 @@ class Ensemble:
             raise ValueError(f"gram must be square of a size divisible by n = {n}, "
                              f"got shape {gram.shape}")
         lam, V = _gram_eigen(0.5 * (gram + gram.T), rtol)
-        return _from_gram_eigen(lam, V, n, gram.shape[0] // n, name)
+        ens = _from_gram_eigen(lam, V, n, gram.shape[0] // n, name)
+        return (ens, _readonly(V / np.sqrt(lam))) if coordinates else ens
 
 
 def _gram_eigen(gram: np.ndarray, rtol: float):
@@ -284,10 +307,6 @@ def _gram_eigen(gram: np.ndarray, rtol: float):
 def _from_gram_eigen(lam, V, n: int, r: int, name: str) -> Ensemble:
     R = np.sqrt(lam)[:, None] * V.T  # (r', n r): the factors in the basis of range(H)
     return Ensemble(G=R.reshape(len(lam), n, r).transpose(1, 0, 2), name=name)
-
-    def __repr__(self) -> str:
-        kind = "dense" if self.Hs is not None else f"factors r={self.r}"
-        return f"Ensemble({self.name!r}, n={self.n}, d={self.d}, {kind})"
 
 
 def check_ensemble(ens) -> Ensemble:
