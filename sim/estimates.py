@@ -184,5 +184,21 @@ def moment_summaries(L: np.ndarray) -> dict:
                 mean_log_norm=np.mean(L, axis=0), mean_log_norm_se=mean_log_se), w, c
 
 
-__all__ = ["Fit", "FIT_STATUSES", "JACKKNIFE_GROUPS", "logmeanexp", "effective_sample_size",
+def wilson(k, n, z: float = 1.959963984540054):
+    """Wilson score interval ``(lo, hi)`` of a binomial proportion ``k / n`` (95% by
+    default): never outside ``[0, 1]``, and not degenerate at ``k = 0`` or ``k = n``.
+    ``k`` and ``n`` may be arrays."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    if np.any(n <= 0) or np.any(k < 0) or np.any(k > n):
+        raise ValueError("wilson needs 0 <= k <= n and n > 0")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return lo, hi
+
+
+__all__ = ["Fit", "FIT_STATUSES", "wilson", "JACKKNIFE_GROUPS", "logmeanexp",
+           "effective_sample_size",
            "ols_slope", "growth_fit", "lyapunov_fit", "moment_summaries"]

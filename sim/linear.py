@@ -122,6 +122,10 @@ class SimulationResult:
         error and the growth-rate interval are not trustworthy: the typical path
         (``mean_log_norm``, ``lyapunov``) then grows more slowly than ``E||x_t||^2``
         and more paths or a shorter horizon are needed.
+    direction : ndarray (paths, d)
+        ``x_T / ||x_T||`` of every path at the last step: with ``log_norms[:, -1]`` the
+        end state, from which a run can be continued (``x0=``) or any function of
+        ``x_T`` evaluated.
     config : SimulationConfig
     """
 
@@ -137,6 +141,7 @@ class SimulationResult:
     ess: np.ndarray = field(repr=False)
     log_norms: np.ndarray = field(repr=False)
     diverged_at: np.ndarray = field(repr=False)
+    direction: np.ndarray = field(repr=False, default=None)
     config: SimulationConfig = None
 
     @property
@@ -213,7 +218,7 @@ def kernel_args(ens: Ensemble, cfg: SimulationConfig, x0=None) -> K.PathArgs:
     dummy = np.zeros((1, 1, 1))
     return K.PathArgs(
         Hs=unit.Hs if unit.Hs is not None else dummy,
-        G=unit.G if unit.G is not None else dummy,
+        G=unit.columns if unit.G is not None else dummy,
         Hbar=np.ascontiguousarray(unit.H), dense=unit.G is None,
         scheme=SCHEME_CODES[smp.scheme], n=n, B=smp.B,
         prob=float(smp.p) if smp.p is not None else 0.0, drop_last=smp.drop_last,
@@ -315,7 +320,7 @@ def simulate(ens: Ensemble, eta=None, sampling=None, steps: int | None = None,
     growth = growth_fit(w, c, summary["log_mean_sq_norm"], t, t >= cfg.fit_from)
     return SimulationResult(t=t, **summary, growth_fit=growth,
                             lyapunov_fit=lyapunov_fit(L, t, cfg.fit_from), log_norms=L,
-                            diverged_at=args.diverged_at, config=cfg)
+                            diverged_at=args.diverged_at, direction=args.X, config=cfg)
 
 
 @dataclass(frozen=True)
@@ -351,5 +356,226 @@ def lyapunov_exponent(ens: Ensemble, eta: float, sampling, steps: int = 2000,
     return LyapunovEstimate(f.value, f.ci, f.se, paths, steps, f.status, f.message)
 
 
-__all__ = ["simulate", "SimulationResult", "SimulationConfig", "lyapunov_exponent",
+@dataclass(frozen=True)
+class AlmostSureThreshold:
+    """The learning rate where the top Lyapunov exponent of linearized SGD changes sign,
+    bracketed by Monte Carlo verdicts (``docs/theory.md``, sections 4 and 8).
+
+    Attributes
+    ----------
+    value : float
+        Zero of the exponent, linearly interpolated between the two evaluated learning
+        rates nearest the sign change.
+    lo, hi : float
+        ``eta_as`` lies in ``[lo, hi]``: the exponent is ``<= 0`` at ``lo`` (the
+        mean-square threshold, by Jensen's inequality ``lambda <= log rho(T) / 2``, or
+        a 95% interval below 0) and its 95% interval lies above 0 at ``hi``.
+    evaluations : tuple of (eta, lambda, ci_lo, ci_hi)
+        Every estimate made, all with the same seed (common random numbers, so the
+        estimates vary smoothly with ``eta``).
+    status : {"ok", "exact", "undecided", "no_upper"}
+        ``exact``: a full batch (GD), whose exponent ``max_j log|1 - eta h_j|``
+        changes sign at ``2/a`` exactly (no simulation); ``undecided``: bisection
+        stopped at a learning rate whose interval contains 0 (``[lo, hi]`` is then as
+        narrow as ``paths`` and ``steps`` allow); ``no_upper``: no learning rate up to
+        ``lo * (1 + expand * 2^9)`` was shown unstable (``hi = inf``).
+    message : str
+    """
+
+    value: float
+    lo: float
+    hi: float
+    evaluations: tuple
+    status: str = "ok"
+    message: str = ""
+
+
+def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None,
+                          rtol: float = 0.005, expand: float = 0.02, steps: int = 1000,
+                          paths: int = 128, seed: int = 0, max_evals: int = 24
+                          ) -> AlmostSureThreshold:
+    """``eta_as``: where the Lyapunov exponent of ``prod (I - eta H_xi)`` crosses 0, by
+    bracketing and bisection on :func:`lyapunov_exponent`.
+
+    Parameters
+    ----------
+    ens : Ensemble
+    sampling : Sampling or int
+    lower : float, optional
+        A learning rate known to have exponent ``<= 0``; default the exact mean-square
+        threshold ``eta_exact`` (:func:`sim.thresholds`), a lower bound of ``eta_as``.
+    rtol : float
+        Bisection stops when ``hi / lo - 1 <= rtol``.
+    expand : float
+        The first upper candidate is ``lower * (1 + expand)``; the excess doubles until
+        the exponent is shown positive.
+    steps, paths, seed : int
+        Of every :func:`lyapunov_exponent` call (one seed for all: common random
+        numbers).
+    max_evals : int
+        Exponent estimates at most.
+
+    Returns
+    -------
+    AlmostSureThreshold
+
+    Notes
+    -----
+    Each estimate costs ``paths * steps`` path-steps (:func:`simulate`); a bracket to
+    ``rtol = 0.005`` takes about ``log2(0.02 / 0.005) + 3`` of them.
+    """
+    check_ensemble(ens)
+    rtol = check_positive(rtol, "rtol")
+    expand = check_positive(expand, "expand")
+    max_evals = check_int(max_evals, "max_evals", 2)
+    smp = as_sampling(sampling)
+    smp.check(ens.n)
+    if smp.scheme != "reshuffle" and smp.gamma(ens.n) == 0:  # a full batch: GD's map
+        eta_gd = 2.0 / ens.a
+        return AlmostSureThreshold(eta_gd, eta_gd, eta_gd, (), "exact",
+                                   "full batch: the deterministic map I - eta H, whose "
+                                   "exponent max_j log|1 - eta h_j| changes sign at 2/a")
+    if lower is None:
+        from sim.stability import thresholds
+
+        lower = thresholds(ens, smp).eta_exact
+    lo = check_positive(lower, "lower")
+    evals = []
+
+    def exponent(eta):
+        est = lyapunov_exponent(ens, eta, sampling, steps, paths, seed)
+        evals.append((float(eta), float(est.value), float(est.ci[0]), float(est.ci[1])))
+        return est
+
+    hi, status, message = np.inf, "ok", ""
+    for k in range(10):
+        eta = lo * (1 + expand * 2**k)
+        est = exponent(eta)
+        if est.ci[0] > 0:
+            hi = eta
+            break
+        if est.ci[1] < 0:
+            lo = eta
+    else:
+        status = "no_upper"
+        message = f"the exponent was not shown positive up to eta = {eta:.4g}"
+    while status == "ok" and hi / lo - 1 > rtol and len(evals) < max_evals:
+        mid = float(np.sqrt(lo * hi))
+        est = exponent(mid)
+        if est.ci[0] > 0:
+            hi = mid
+        elif est.ci[1] < 0:
+            lo = mid
+        else:
+            status = "undecided"
+            message = (f"the exponent's 95% interval contains 0 at eta = {mid:.6g}: "
+                       f"[lo, hi] is as narrow as {paths} paths x {steps} steps decide")
+    pts = sorted(evals)
+    below = [e for e in pts if e[1] <= 0]
+    above = [e for e in pts if e[1] > 0 and (not below or e[0] > below[-1][0])]
+    if below and above:
+        (e0, l0, *_), (e1, l1, *_) = below[-1], above[0]
+        value = e0 + (e1 - e0) * (-l0) / (l1 - l0)
+    elif above:
+        value = lo
+    else:
+        value = hi
+    return AlmostSureThreshold(float(min(max(value, lo), hi)), float(lo), float(hi),
+                               tuple(evals), status, message)
+
+
+def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
+               factor: float = 100.0, check_every: int = 1, seeds=0) -> np.ndarray:
+    """First step at which the quadratic form ``x_t^T Q x_t`` of each path exceeds
+    ``factor`` times its start value ``x_0^T Q x_0`` (``-1``: never within ``steps``).
+
+    With ``Q = H`` the form is twice the loss of the linearized model, so this is "SGD
+    leaves the minimum" for linearized SGD, checked as for a network every
+    ``check_every`` steps.
+
+    Parameters
+    ----------
+    ens : Ensemble
+    eta : float
+    sampling : Sampling or int
+    x0 : array_like (paths, d)
+        Start of every path (each with ``x_0^T Q x_0 > 0``).
+    steps : int
+        Horizon (a multiple of ``check_every``).
+    Q : array_like (d, d), optional
+        Symmetric PSD form; default ``ens.H``.
+    factor : float
+        ``> 1``.
+    check_every : int
+        The form is checked at steps ``check_every, 2 check_every, ...``.
+    seeds : int or sequence of int
+        One seed for all paths (streams as in :func:`simulate`), or one per path with
+        the streams of :func:`sim.nets.train_many`, so that path ``j`` and a network
+        trained with ``seeds[j]`` draw the same batches.
+
+    Returns
+    -------
+    ndarray (paths,) int
+
+    Notes
+    -----
+    One kernel run of ``check_every`` steps per check, the random streams continuing
+    from one run to the next (random reshuffling starts a new epoch at every check).
+    Cost: :func:`simulate`'s, plus ``O(paths d^2)`` per check.
+    """
+    check_ensemble(ens)
+    x0 = real_array(x0, "x0", 2)
+    if x0.shape[1] != ens.d:
+        raise ValueError(f"x0 must have shape (paths, {ens.d}), got {x0.shape}")
+    P = len(x0)
+    every = check_int(check_every, "check_every", 1)
+    steps = check_int(steps, "steps", 1)
+    if steps % every:
+        raise ValueError(f"check_every must divide steps={steps}, got {every}")
+    factor = check_positive(factor, "factor")
+    if factor <= 1:
+        raise ValueError(f"factor must exceed 1, got {factor}")
+    Q = np.ascontiguousarray(ens.H if Q is None else real_array(Q, "Q", 2))
+    if Q.shape != (ens.d, ens.d) or not np.allclose(Q, Q.T, rtol=0, atol=1e-12 * np.abs(Q).max()):
+        raise ValueError(f"Q must be symmetric of shape ({ens.d}, {ens.d}), got shape "
+                         f"{Q.shape}")
+    q0 = np.sum((x0 @ Q) * x0, axis=1)
+    if np.any(q0 <= 0):
+        raise ValueError("x0 must have x0^T Q x0 > 0 on every path (a start in null(Q) "
+                         "never leaves)")
+    if np.ndim(seeds) == 0:
+        states = path_states(check_seed(seeds), P)
+    else:
+        seeds = [check_seed(s, "seeds") for s in seeds]
+        if len(seeds) != P:
+            raise ValueError(f"seeds must hold {P} values (one per path), got {len(seeds)}")
+        states = np.concatenate([path_states(s, 1) for s in seeds])
+    smp = as_sampling(sampling)
+    smp.check(ens.n)
+    if smp.scheme != "reshuffle" and smp.gamma(ens.n) == 0:
+        # A full batch is the deterministic map I - eta H: run it through the mean
+        # Hessian (the mixture's full-batch step, O(d^2)) instead of summing n samples.
+        smp = Sampling(scheme="mixture", p=0.0)
+    cfg = SimulationConfig(eta=eta, sampling=smp, steps=every, paths=P, seed=0,
+                           record_every=every)
+    args = kernel_args(ens, cfg, x0)._replace(states=states)
+    out = np.full(P, -1, dtype=np.int64)
+    logn, q = np.zeros(P), np.empty(P)
+    bound = np.log(q0) + np.log(factor)
+    for k in range(steps // every):
+        _run_cpu(ens, cfg, args)
+        logn += args.out_log[:, -1]
+        X = args.X
+        K.quadratic_forms(X, Q, q)
+        with np.errstate(divide="ignore"):
+            log_q = 2 * logn + np.log(q)
+        out[(out < 0) & (log_q > bound)] = (k + 1) * every
+        if k == 0:
+            args = args._replace(x0=np.empty_like(X))
+        args.x0[:] = X  # continue from the unit directions (log-norms kept in logn)
+    return out
+
+
+__all__ = ["simulate", "exit_steps", "almost_sure_threshold", "AlmostSureThreshold",
+           "SimulationResult", "SimulationConfig", "lyapunov_exponent",
            "LyapunovEstimate", "path_states", "kernel_args", "BACKENDS", "METHODS"]
