@@ -6,7 +6,8 @@
   sampler, many models at once on the CPU or the GPU;
 - :func:`curvature`: sharpness and non-uniformity by Lanczos; :func:`to_ensemble`: the
   per-sample Hessians of a minimum as a :class:`sim.Ensemble` (reduced exactly to
-  ``range(H)``), ready for :func:`sim.thresholds` and :func:`sim.simulate`.
+  ``range(H)``), ready for :func:`sim.thresholds` and :func:`sim.simulate`;
+- :func:`polish`: Gauss-Newton steps from a trained point to an exact zero-loss minimum.
 
 The wing depends on the engine (:mod:`sim.ensembles`, :mod:`sim.sampling`,
 :mod:`sim.linear`), never the other way round. See ``docs/theory.md``, section 7.
@@ -14,7 +15,8 @@ The wing depends on the engine (:mod:`sim.ensembles`, :mod:`sim.sampling`,
 
 from sim.nets.curvature import Curvature, curvature, to_ensemble
 from sim.nets.mlp import MLP
+from sim.nets.polish import Polish, polish
 from sim.nets.training import ManyResult, TrainResult, train, train_many
 
 __all__ = ["MLP", "curvature", "Curvature", "to_ensemble", "train", "train_many",
-           "TrainResult", "ManyResult"]
+           "TrainResult", "ManyResult", "polish", "Polish"]

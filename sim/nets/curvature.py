@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from sim._validate import check_choice, check_int, check_positive
+from sim._validate import check_choice, check_int, check_positive, real_array
 from sim.ensembles import Ensemble
 from sim.nets.mlp import MLP
 
@@ -205,7 +205,8 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
                      loss=np.nan if Y is None else net.loss(theta, X, Y))
 
 
-def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | None = None):
+def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | None = None,
+                directions=None):
     """The per-sample Hessians ``H_i = c J_i^T J_i`` of ``net`` at ``theta`` as an
     :class:`~sim.Ensemble` with factors ``G_i = sqrt(c) J_i^T`` (``(n, p, K)``).
 
@@ -220,10 +221,16 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
         dimension at most ``n K`` with every spectral quantity unchanged, built from the
         empirical NTK Gram matrix (:meth:`MLP.ntk`, :meth:`Ensemble.from_gram`) in
         ``O((n K)^2 sum_l w_l + (n K)^3)`` whatever ``p``. Default: when ``p > n K``.
+    directions : array_like (m, p), optional
+        Parameter-space vectors (displacements from ``theta``) to express in the
+        ensemble's coordinates: reduced, ``z = C^T (sqrt(c) J v)`` (see
+        :meth:`Ensemble.from_gram`; the part of ``v`` in ``null(H)`` drops out, as it
+        never moves under the linearized dynamics); unreduced, ``v`` itself.
 
     Returns
     -------
-    Ensemble
+    Ensemble, or (Ensemble, ndarray (m, d)) with ``directions``
+        ``d`` is the ensemble's dimension (``r`` reduced, ``p`` otherwise).
     """
     theta = net._theta(theta)
     X = net._X(X)
@@ -231,10 +238,21 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
     name = name or f"{net!r} at theta, n={n}"
     if reduce is None:
         reduce = p > n * K
+    D = None
+    if directions is not None:
+        D = real_array(directions, "directions", 2)
+        if D.shape[1] != p:
+            raise ValueError(f"directions must have shape (m, {p}), got {D.shape}")
     if reduce:  # from the NTK Gram matrix c J J^T: no p-dimensional array is formed
-        return Ensemble.from_gram(net.c * net.ntk(theta, X), n, name=f"{name} (reduced)")
+        ens, C = Ensemble.from_gram(net.c * net.ntk(theta, X), n, name=f"{name} (reduced)",
+                                    coordinates=True)
+        if D is None:
+            return ens
+        JD = np.stack([net.jvp(theta, X, v).ravel() for v in D])  # (m, n K)
+        return ens, np.sqrt(net.c) * JD @ C
     G = np.sqrt(net.c) * net.jacobians(theta, X).transpose(0, 2, 1)  # (n, p, K)
-    return Ensemble(G=G, name=name)
+    ens = Ensemble(G=G, name=name)
+    return ens if D is None else (ens, D.copy())
 
 
 __all__ = ["Curvature", "curvature", "to_ensemble", "EXPLICIT_MAX", "WHICH"]

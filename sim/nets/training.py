@@ -12,6 +12,7 @@ The update is PyTorch's SGD with momentum ``mu``: ``v <- mu v + g``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +87,12 @@ class ManyResult:
                            self.t, self.loss_curves[i], self.accuracy_curves[i])
 
 
+def default_record_every(steps: int) -> int:
+    """``gcd(steps, steps // 100)`` (at least 1): a divisor of ``steps``, and ``steps // 100``
+    itself when that divides it (loss curves of about 100 points)."""
+    return math.gcd(steps, max(1, steps // 100))
+
+
 def _labels(Y: np.ndarray, labels) -> np.ndarray:
     if labels is None:
         return np.argmax(Y, axis=1).astype(np.int64)
@@ -130,7 +137,7 @@ def train_many(net: MLP, thetas0, X, Y, etas, samplings, steps: int, seeds, *,
         A model whose full loss exceeds it (or is NaN) stops as diverged.
     record_every : int, optional
         Steps between recorded full-data loss and accuracy (must divide ``steps``);
-        default ``steps // 100`` (at least 1).
+        default ``gcd(steps, steps // 100)`` (a divisor, at least 1).
     labels : array_like (n,), optional
         Class labels for the accuracy; default ``argmax Y``.
     backend : {"cpu", "cuda"}
@@ -156,7 +163,7 @@ def train_many(net: MLP, thetas0, X, Y, etas, samplings, steps: int, seeds, *,
         raise ValueError("thetas0 must be finite")
     m = len(thetas)
     steps = check_int(steps, "steps", 1)
-    record_every = max(1, steps // 100) if record_every is None else check_int(
+    record_every = default_record_every(steps) if record_every is None else check_int(
         record_every, "record_every")
     if steps % record_every:
         raise ValueError(f"record_every must divide steps={steps}, got {record_every}")
@@ -285,7 +292,7 @@ def train(net: MLP, theta0, X, Y, eta: float, sampling, steps: int, seed: int, *
         if method == "blas" or work > BLAS_WORK:
             smp.check(len(X_))
             steps = check_int(steps, "steps", 1)
-            every = max(1, steps // 100) if record_every is None else check_int(
+            every = default_record_every(steps) if record_every is None else check_int(
                 record_every, "record_every")
             if steps % every:
                 raise ValueError(f"record_every must divide steps={steps}, got {every}")
