@@ -7,7 +7,9 @@
 5. the paper's network experiments on offline data: Table 1 (``nn_sharpness``),
    Figure 3 with each minimum's exact threshold (``nn_diagram``), Figure 4
    (``nn_correlation``) and Figure 1 (``nn_escape``); and where training ends relative
-   to its edge of stability (``nn_edge``).
+   to its edge of stability (``nn_edge``);
+6. the theorem on a network (``nn_stay``): nonlinear SGD leaves an exact (polished)
+   minimum where its linearization is unstable.
 
 Each study runs through ``sim.studies`` (resumable, hashed folders; ``--executor dask``
 spreads their tasks over a cluster) and the report reads only their ``summary.json``.
@@ -36,19 +38,21 @@ import nn_escape
 import nn_sharpness
 import toy_example
 from sim.nonlinear_toy import reference
-from sim.studies import atomic_write, option, preset, read_summary, run
+from sim.studies import atomic_write, nn_stay, option, preset, read_summary, run
 from sim.studies.cli import parse_config
 
 STUDIES = {"derive_conditions": derive_conditions.STUDY, "toy_example": toy_example.STUDY,
            "diagram": diagram.STUDY, "monte_carlo": monte_carlo.STUDY,
            "nn_sharpness": nn_sharpness.STUDY, "nn_diagram": nn_diagram.STUDY,
            "nn_correlation": nn_correlation.STUDY, "nn_escape": nn_escape.STUDY,
-           "nn_edge": nn_edge.STUDY, "moment_spectrum": moment_spectrum.STUDY}
+           "nn_edge": nn_edge.STUDY, "moment_spectrum": moment_spectrum.STUDY,
+           "nn_stay": nn_stay.STUDY}
 DOCS_FIGURES = {"toy_example": ["landscape", "paths", "escape_probability", "escape_times"],
                 "diagram": ["diagram", "overlay"], "monte_carlo": ["stability_map"],
                 "nn_sharpness": ["sharpness"], "nn_diagram": ["diagram", "edge_ratio"],
                 "nn_correlation": ["correlation"], "nn_escape": ["escape"],
-                "nn_edge": ["edge"], "moment_spectrum": ["moment_spectrum", "thresholds"]}
+                "nn_edge": ["edge"], "moment_spectrum": ["moment_spectrum", "thresholds"],
+                "nn_stay": ["stay"]}
 DOCS_NAMES = {("nn_diagram", "diagram"): "nn_diagram"}
 """Figures whose name in docs/ differs from their name in the results folder."""
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -99,6 +103,9 @@ def tiny_networks(seed: int) -> dict:
         "moment_spectrum": preset(moment_spectrum.Config, None, toy_etas=(0.7,),
                                   qs=(0.0, 2.0, 4.0), population=200, steps=30,
                                   escape_etas=(0.55, 0.6), runs=50, seed=seed),
+        "nn_stay": preset(nn_stay.Config, None, n=10, hidden=(16,), Bs=(1,),
+                          ratios=(0.8, 1.1, 1.5), runs=8, steps=600, lyapunov_paths=32,
+                          lyapunov_steps=300, seed=seed),
     }
 
 
@@ -171,6 +178,12 @@ def network_sections(sm: dict, rel: dict) -> list[str]:
         lines.append(f"| {g['B']} | {g['init_scale']:g} | {g['warmup']} | {g['mean']:.3f} |")
     lines += ["", "Mulayoff & Michaeli report SGD at its edge with a large initialisation and "
               "warm-up; these rows say where each setting ends here.", ""]
+    st = sm["nn_stay"]
+    lines += [f"### The theorem on a network ([study]({rel['nn_stay']}/summary.md))", "",
+              "Nonlinear SGD started next to an exact (Gauss-Newton polished) minimum, at "
+              "eta = rho eta_exact(B): where P(leave) crosses 1/2, against the almost-sure "
+              "threshold eta_as of the minimum's linearization.", "",
+              *nn_stay.table_lines(st["results"]), "", nn_stay.verdict(st), ""]
     return lines
 
 
@@ -240,6 +253,9 @@ def report(folders: dict, cfg: Config, seconds: dict, out: Path) -> str:
         "escape": "Figure 1: training loss and test accuracy after switching from GD to SGD.",
         "edge": "Distance to the edge of stability along training (dashed: warm-up; thick: "
                 "large initialisation).",
+        "stay": "P(leave) of nonlinear SGD started next to an exact minimum against "
+                "eta / eta_exact(B) (points: the network, dashed: its linearization, "
+                "dotted: eta_as).",
         "moment_spectrum": "Lambda(q) by cloning against q, with the Lyapunov slope at 0, "
                            "log rho(T) at q = 2 and the fourth-moment operator at q = 4.",
         "thresholds": "The toy's ordered thresholds eta_as >= eta_1 >= eta_2 >= eta_4 and "

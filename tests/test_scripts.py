@@ -20,7 +20,7 @@ from sim.studies.config import spec
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ["derive_conditions", "toy_example", "diagram", "monte_carlo", "bench_linear",
            "bench_mlp", "nn_sharpness", "nn_diagram", "nn_correlation", "nn_escape", "nn_edge",
-           "moment_spectrum", "reproduce"]
+           "moment_spectrum", "nn_stay", "reproduce"]
 COMMON = ["--out", "--seed", "--quick", "--full", "--executor", "--workers", "--scheduler"]
 
 
@@ -110,7 +110,7 @@ def test_presets_are_valid():
     from reproduce import Config, study_configs
 
     for size in ("tiny", "quick", "full"):
-        assert len(study_configs(preset(Config, None, size=size))) == 10
+        assert len(study_configs(preset(Config, None, size=size))) == 11
 
 
 def _study(name):
@@ -221,7 +221,7 @@ def test_reproduce_tiny(tmp_path):
     path = main(["--size", "tiny", "--out", str(tmp_path), "--quiet"])
     text = path.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == sum(len(f) for f in DOCS_FIGURES.values()) == 15
+    assert len(images) == sum(len(f) for f in DOCS_FIGURES.values()) == 16
     for img in images:
         assert (tmp_path / img).is_file(), img
     want = f"{reference().eta_mean_square:.4f}"

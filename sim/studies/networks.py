@@ -14,7 +14,6 @@ linearization, equal to the ensemble's to round-off).
 
 from __future__ import annotations
 
-import math
 from functools import cache
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import numpy as np
 
 import sim
 from sim import data
-from sim.nets import MLP, curvature, to_ensemble
+from sim.nets import MLP, Polish, TrainResult, curvature, polish, to_ensemble, train
+from sim.nets.training import default_record_every
 from sim.studies.store import atomic_save
 
 DATASETS = ("digits", "mnist1d", "idx")
@@ -94,9 +94,7 @@ def check(cfg, batch_sizes=()) -> None:
         raise ValueError("idx must name a folder when dataset is idx")
 
 
-def record_every(steps: int) -> int:
-    """A divisor of ``steps`` near ``steps / 100`` (loss curves of about 100 points)."""
-    return math.gcd(steps, max(1, steps // 100))
+record_every = default_record_every
 
 
 def input_size(dataset: str) -> int:
@@ -125,6 +123,31 @@ def measure(net: MLP, theta, X, sampling, exact: bool = True) -> dict:
     out.update(eta_gd=th.eta_gd, eta_box=th.eta_box, eta_theorem=th.eta_theorem,
                eta_exact=th.eta_exact)
     return out
+
+
+POLISH_FROM = 1e-3
+"""Training loss at which a study's run stops and Gauss-Newton polish takes over
+(polish converges quadratically from there; ``docs/theory.md``, section 9)."""
+
+
+def minimum(net: MLP, theta0, X, Y, *, eta: float, sampling, steps: int, seed: int,
+            loss_tol: float = POLISH_FROM, labels=None) -> tuple[TrainResult, Polish]:
+    """The pipeline every network study shares: train with GD/SGD (stopping at
+    ``loss_tol``), then :func:`sim.nets.polish` the end point to an exact minimum.
+
+    Returns the training result and the polish; ``polish.converged`` says whether
+    ``polish.theta`` is a minimum (``at_minimum`` in :func:`minimum_fields`)."""
+    res = train(net, theta0, X, Y, eta, sampling, steps, seed, loss_tol=loss_tol,
+                record_every=record_every(steps), labels=labels)
+    return res, polish(net, res.theta, X, Y)
+
+
+def minimum_fields(res: TrainResult, pol: Polish) -> dict:
+    """The columns a row gets from :func:`minimum`: the trained point and its polish."""
+    return dict(steps_run=int(res.steps_run), trained_loss=float(res.loss),
+                diverged=bool(res.diverged), polish_status=pol.status,
+                polish_iterations=int(pol.iterations), displacement=float(pol.displacement),
+                loss=float(pol.loss), at_minimum=bool(pol.converged))
 
 
 def row(dataset: str, net: MLP, result, X, Y, X_test, y_test, *, optimizer: str, sampling,
@@ -185,6 +208,7 @@ def load_models(folder: Path):
         return net, f["thetas"], f["X"], f["Y"]
 
 
-__all__ = ["DATASETS", "EXACT_MAX", "training_data", "input_size", "measure", "row", "table",
+__all__ = ["DATASETS", "EXACT_MAX", "POLISH_FROM", "minimum", "minimum_fields",
+           "training_data", "input_size", "measure", "row", "table",
            "write_models", "load_models", "data_of", "models_file", "net_of", "check",
            "record_every"]
