@@ -17,6 +17,15 @@ def test_python_examples_run(capsys):
     assert "0.5524" in capsys.readouterr().out
 
 
+def test_nn_stay_verdict_is_the_quick_presets(tmp_path):
+    """The nn_stay sentence the README quotes is the one the quick preset's summary
+    computes (rerun here: it changes when the data do)."""
+    from sim.studies import nn_stay, preset, read_summary, run
+
+    folder = run(nn_stay.STUDY, preset(nn_stay.Config, "quick"), out=tmp_path, quiet=True)
+    assert f"> {nn_stay.verdict(read_summary(folder))}" in README
+
+
 def _quickstart_commands() -> list[str]:
     """The indented command lines of the README's Quickstart section, in order."""
     section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
