@@ -219,8 +219,11 @@ class Ensemble:
         """The exact reduction of the ensemble to ``range(H)``.
 
         ``null(H)`` is the intersection of the ``null(H_i)`` (each ``H_i`` is PSD), so a
-        component of ``x`` there never moves and ``a``, ``s``, ``rho(T)`` and every
-        threshold are those of the ensemble restricted to ``range(H)``. With factors,
+        component of ``x`` there never moves and ``a``, ``s`` and every threshold are
+        those of the ensemble restricted to ``range(H)``. Growth rates are the reduced
+        ensemble's: when ``H`` is singular the null block of ``T`` has eigenvalue 1, so
+        ``rho(T)`` of the full ensemble is ``max(1, rho)`` of the reduced one (and the
+        Lyapunov exponent ``max(0, lambda)``; ``docs/theory.md``, section 7). With factors,
         stack ``Phi = [G_1 ... G_n]`` (``d x n r``) and diagonalise its Gram matrix
         ``Phi^T Phi = V Lambda V^T`` (for a network at a minimum, the empirical NTK Gram
         matrix); the reduced factors are the column blocks of ``Lambda^{1/2} V^T`` and

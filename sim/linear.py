@@ -326,8 +326,8 @@ def simulate(ens: Ensemble, eta=None, sampling=None, steps: int | None = None,
 @dataclass(frozen=True)
 class LyapunovEstimate:
     """Top Lyapunov exponent of ``prod (I - eta H_xi)`` per step, with a 95% interval.
-    Almost-sure stability iff it is ``<= 0``. ``status``/``message`` as in
-    :class:`sim.estimates.Fit`."""
+    Almost-sure stability iff it is ``< 0`` (at 0 the log-norm is a driftless walk).
+    ``status``/``message`` as in :class:`sim.estimates.Fit`."""
 
     value: float
     ci: tuple

@@ -218,7 +218,10 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
     ----------
     reduce : bool, optional
         Return the exact reduction to ``range(H)`` (:meth:`Ensemble.reduced`), of
-        dimension at most ``n K`` with every spectral quantity unchanged, built from the
+        dimension at most ``n K``, with ``a``, ``s`` and every threshold unchanged
+        (``rho(T)``, ``Lambda(q)`` and the Lyapunov exponent are the reduced ensemble's:
+        the full ones are ``max(1, rho)``, ``max(0, Lambda)``, ``max(0, lambda)`` when
+        ``p > n K``; ``docs/theory.md``, section 7), built from the
         empirical NTK Gram matrix (:meth:`MLP.ntk`, :meth:`Ensemble.from_gram`) in
         ``O((n K)^2 sum_l w_l + (n K)^3)`` whatever ``p``. Default: when ``p > n K``.
     directions : array_like (m, p), optional
