@@ -80,7 +80,7 @@ def gd_minimum(cfg: Config):
 def predictions(cfg: Config):
     """``eta_exact(B)`` and the Lyapunov exponent of linearized SGD at the GD minimum."""
     X, *_ = problem(cfg)
-    ens = to_ensemble(net_of(cfg), gd_minimum(cfg).theta, X)
+    ens = to_ensemble(net_of(cfg), gd_minimum(cfg).theta, X, reduce=True)  # growth rates: reduced
     out = {}
     for B in cfg.Bs:
         th = sim.thresholds(ens, B)

@@ -117,7 +117,7 @@ def measure(net: MLP, theta, X, sampling, exact: bool = True) -> dict:
         out["exact_note"] = ("thresholds not computed by this study" if not exact else
                              f"n K = {nK} > {EXACT_MAX}: exact engine not run")
         return out
-    ens = to_ensemble(net, theta, X)
+    ens = to_ensemble(net, theta, X, reduce=True)
     out.update(a=ens.a, s=ens.s)
     th = sim.thresholds(ens, sampling)
     out.update(eta_gd=th.eta_gd, eta_box=th.eta_box, eta_theorem=th.eta_theorem,
