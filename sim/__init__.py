@@ -7,7 +7,7 @@ numpy, scipy and numba (numba.cuda optional); never sympy. The mathematics is in
 - :mod:`sim.ensembles`: per-sample Hessians (dense or factored) and constructors;
 - :mod:`sim.moments`: the exact second-moment map ``T`` applied matrix-free;
 - :mod:`sim.stability`: ``rho(T)``, thresholds, per-notion verdicts;
-- :mod:`sim.linear`: Monte Carlo on CPU (parallel) or CUDA;
+- :mod:`sim.montecarlo`: Monte Carlo on CPU (parallel) or CUDA;
 - :mod:`sim.cloning`: the moment Lyapunov function ``Lambda(q)`` by population dynamics;
 - :mod:`sim.estimates`: the statistics the simulators share (fits with a status);
 - :mod:`sim.studies`: studies with hashed, resumable, atomic results folders (serial or dask);
@@ -28,14 +28,14 @@ from sim.ensembles import (
     wishart,
 )
 from sim.estimates import Fit
-from sim.linear import (
+from sim.moments import apply_T, second_moments
+from sim.montecarlo import (
     LyapunovEstimate,
     SimulationConfig,
     SimulationResult,
     lyapunov_exponent,
     simulate,
 )
-from sim.moments import apply_T, second_moments
 from sim.sampling import SCHEMES, Sampling, batch_factor
 from sim.stability import (
     SpectralRadius,

@@ -1,6 +1,6 @@
 """Numba kernels of the Monte Carlo simulator.
 
-Public wrappers in :mod:`sim.linear` validate, allocate and seed; these functions
+Public wrappers in :mod:`sim.montecarlo` validate, allocate and seed; these functions
 only fill arrays. Every piece of per-path math (random streams, batch sampling,
 the batch product, the renormalised update) is a plain ``@njit`` function used by
 the CPU path kernel, the grouped CPU kernel and the CUDA kernel alike.
@@ -11,7 +11,7 @@ thread (or GPU thread) that runs it.
 
 One kernel interface: every kernel takes one :data:`PathArgs` named tuple (numba
 and numba.cuda both accept named tuples of arrays and scalars), so an input is added
-by one edit to its field list, and :func:`sim.linear.kernel_args` fills it by name.
+by one edit to its field list, and :func:`sim.montecarlo.kernel_args` fills it by name.
 
 The per-path functions allocate nothing and are compiled without reference counting
 (``_nrt=False``): every view they take (a row of ``Hs``, of ``X``) would otherwise
@@ -483,3 +483,70 @@ def simulate_grouped(a, w):
         for p in prange(P):
             logn[p] += _gather_update(p, CNT[p], X, Y, Z, SLOT, eta)
             record_step(p, t, logn[p], record_every, out_log, diverged_at, log_bound)
+
+
+# ----------------------------------------------------------------- cloning
+# The per-clone step of :func:`sim.cloning.moment_lyapunov` (CPU loop and CUDA kernel)
+# and the serial resampling between steps.
+CloneArgs = namedtuple("CloneArgs", [
+    "Hs", "G", "Hbar", "dense",          # the unit-scale ensemble (see sim._kernels.PathArgs)
+    "scheme", "n", "B", "prob", "drop_last",  # the sampling
+    "eta", "q",                          # learning rate (unit scale) and moment order
+    "states",                            # (N, 2) per-clone random streams
+    "X", "Y", "IDX", "PERM", "POS",      # clone directions, work arrays, sampler state
+    "logw",                              # (N,) output: log ||A x_k||^q of the last step
+])
+"""Arguments of the per-clone step, on the CPU and on the GPU."""
+
+
+@njit(cache=True)
+def clone_step(k, a):
+    """Advance clone ``k`` one step and store ``log ||A x_k||^q`` (``x_k`` renormalised):
+    the linear engine's batch sampling, batch product and update."""
+    x = a.X[k]
+    y = a.Y[k]
+    count = sample_batch(a.states, k, a.scheme, a.n, a.B, a.prob, a.drop_last, a.IDX[k],
+                           a.PERM[k], a.POS)
+    if a.dense:
+        batch_product_dense(x, y, a.Hs, a.Hbar, a.IDX[k], count)
+    else:
+        batch_product_factors(x, y, a.G, a.Hbar, a.IDX[k], count)
+    logn = update_renormalize(x, y, a.eta)
+    a.logw[k] = a.q * logn if a.q != 0.0 else 0.0
+
+
+def _clone_loop(a):
+    for k in prange(a.X.shape[0]):
+        clone_step(k, a)
+
+
+clone_steps_parallel = njit(parallel=True, cache=True)(_clone_loop)
+
+
+@njit(cache=True)
+def resample(X, PERM, POS, logw, Xn, PERMn, POSn, cum, u_state):
+    """Systematic resampling of the clones by the weights ``exp(logw)``; returns
+    ``log mean_j w_j`` (``-inf`` when every clone hit exactly zero)."""
+    N = X.shape[0]
+    top = -np.inf
+    for k in range(N):
+        top = max(top, logw[k])
+    if top == -np.inf:
+        return -np.inf
+    total = 0.0
+    for k in range(N):
+        total += math.exp(logw[k] - top)
+        cum[k] = total
+    u = rng_uniform(u_state, 0)
+    j = 0
+    for k in range(N):  # one uniform, N evenly spaced pointers
+        target = (u + k) / N * total
+        while j < N - 1 and cum[j] <= target:
+            j += 1
+        Xn[k] = X[j]
+        PERMn[k] = PERM[j]
+        POSn[k] = POS[j]
+    X[:] = Xn
+    PERM[:] = PERMn
+    POS[:] = POSn
+    return top + math.log(total / N)

@@ -21,81 +21,15 @@ numbers do not depend on the thread count.
 
 from __future__ import annotations
 
-import math
-from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
 
-from sim import _kernels as K
+from sim._kernels import CloneArgs, clone_step, clone_steps_parallel, resample
+from sim._streams import path_states
 from sim._validate import check_choice, check_int, check_positive, check_real, check_seed
 from sim.ensembles import Ensemble, check_ensemble
-from sim.linear import path_states
 from sim.sampling import SCHEME_CODES, as_sampling
-
-CloneArgs = namedtuple("CloneArgs", [
-    "Hs", "G", "Hbar", "dense",          # the unit-scale ensemble (see sim._kernels.PathArgs)
-    "scheme", "n", "B", "prob", "drop_last",  # the sampling
-    "eta", "q",                          # learning rate (unit scale) and moment order
-    "states",                            # (N, 2) per-clone random streams
-    "X", "Y", "IDX", "PERM", "POS",      # clone directions, work arrays, sampler state
-    "logw",                              # (N,) output: log ||A x_k||^q of the last step
-])
-"""Arguments of the per-clone step, on the CPU and on the GPU."""
-
-
-@njit(cache=True)
-def clone_step(k, a):
-    """Advance clone ``k`` one step and store ``log ||A x_k||^q`` (``x_k`` renormalised):
-    the linear engine's batch sampling, batch product and update."""
-    x = a.X[k]
-    y = a.Y[k]
-    count = K.sample_batch(a.states, k, a.scheme, a.n, a.B, a.prob, a.drop_last, a.IDX[k],
-                           a.PERM[k], a.POS)
-    if a.dense:
-        K.batch_product_dense(x, y, a.Hs, a.Hbar, a.IDX[k], count)
-    else:
-        K.batch_product_factors(x, y, a.G, a.Hbar, a.IDX[k], count)
-    logn = K.update_renormalize(x, y, a.eta)
-    a.logw[k] = a.q * logn if a.q != 0.0 else 0.0
-
-
-def _clone_loop(a):
-    for k in prange(a.X.shape[0]):
-        clone_step(k, a)
-
-
-clone_steps_parallel = njit(parallel=True, cache=True)(_clone_loop)
-
-
-@njit(cache=True)
-def resample(X, PERM, POS, logw, Xn, PERMn, POSn, cum, u_state):
-    """Systematic resampling of the clones by the weights ``exp(logw)``; returns
-    ``log mean_j w_j`` (``-inf`` when every clone hit exactly zero)."""
-    N = X.shape[0]
-    top = -np.inf
-    for k in range(N):
-        top = max(top, logw[k])
-    if top == -np.inf:
-        return -np.inf
-    total = 0.0
-    for k in range(N):
-        total += math.exp(logw[k] - top)
-        cum[k] = total
-    u = K.rng_uniform(u_state, 0)
-    j = 0
-    for k in range(N):  # one uniform, N evenly spaced pointers
-        target = (u + k) / N * total
-        while j < N - 1 and cum[j] <= target:
-            j += 1
-        Xn[k] = X[j]
-        PERMn[k] = PERM[j]
-        POSn[k] = POS[j]
-    X[:] = Xn
-    PERM[:] = PERMn
-    POS[:] = POSn
-    return top + math.log(total / N)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,4 @@
-"""CUDA backend of :func:`sim.linear.simulate` (numba.cuda, optional).
+"""CUDA backend of :func:`sim.montecarlo.simulate` (numba.cuda, optional).
 
 One GPU thread runs one path with :func:`sim._kernels.run_path`, the function the
 CPU path kernel calls, on the same xoroshiro128+ streams and with the same
@@ -14,8 +14,7 @@ from __future__ import annotations
 import warnings
 from functools import cache
 
-from sim._kernels import PathArgs, run_path
-from sim.cloning import clone_step
+from sim._kernels import PathArgs, clone_step, run_path
 
 try:  # numba-cuda is optional; the simulator swaps this module-level name
     from numba import cuda
@@ -41,7 +40,7 @@ def simulate_paths_cuda(a):
 
 def clone_steps_cuda(a):
     """CUDA kernel body: thread ``k`` advances clone ``k`` of the
-    :data:`sim.cloning.CloneArgs` ``a`` (the step :func:`sim.cloning.clone_step` that the
+    :data:`sim._kernels.CloneArgs` ``a`` (the step :func:`sim._kernels.clone_step` that the
     CPU loop calls)."""
     k = cuda.grid(1)
     if k < a.X.shape[0]:
@@ -89,6 +88,6 @@ def launch(kernel, args, count: int, threads: int) -> None:
 
 
 def run(args: PathArgs) -> None:
-    """Run the kernel on ``args`` (built by :func:`sim.linear.kernel_args`); the
+    """Run the kernel on ``args`` (built by :func:`sim.montecarlo.kernel_args`); the
     outputs and advanced random states are copied back into its host arrays."""
     launch(_kernel(), args, args.X.shape[0], THREADS_PER_BLOCK)

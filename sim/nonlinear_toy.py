@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from sim._kernels import rng_below
+from sim._streams import path_states
 from sim._validate import check_int, check_positive, check_real
-from sim.linear import path_states
 
 C = np.array([0.1, 1.9])
 """Curvature factors ``c_i`` of the branches around ``x = 1``."""

@@ -14,7 +14,7 @@ import pytest
 
 import sim
 from sim import cuda as sim_cuda
-from sim.linear import SimulationConfig, kernel_args
+from sim.montecarlo import SimulationConfig, kernel_args
 
 ROOT = Path(__file__).resolve().parents[1]
 PTXAS = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "ptxas"

@@ -7,7 +7,7 @@ import pytest
 
 import sim
 from sim.estimates import wilson
-from sim.linear import almost_sure_threshold, exit_steps
+from sim.montecarlo import almost_sure_threshold, exit_steps
 from theory.higher import almost_sure_threshold as as_1d
 
 

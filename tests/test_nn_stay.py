@@ -13,7 +13,7 @@ from scipy import stats
 
 import sim
 from sim import data
-from sim.linear import almost_sure_threshold, exit_steps
+from sim.montecarlo import almost_sure_threshold, exit_steps
 from sim.nets import MLP, polish, to_ensemble, train, train_many
 from sim.studies import nn_stay, preset, read_csv, read_summary, run
 

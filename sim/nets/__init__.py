@@ -10,7 +10,7 @@
 - :func:`polish`: Gauss-Newton steps from a trained point to an exact zero-loss minimum.
 
 The wing depends on the engine (:mod:`sim.ensembles`, :mod:`sim.sampling`,
-:mod:`sim.linear`), never the other way round. See ``docs/theory.md``, section 7.
+:mod:`sim.montecarlo`), never the other way round. See ``docs/theory.md``, section 7.
 """
 
 from sim.nets.curvature import Curvature, curvature, to_ensemble

@@ -2,7 +2,7 @@
 Hessian ensemble of a minimum (``docs/theory.md``, section 7).
 
 At a zero-loss minimum the per-sample Hessians are ``H_i = c J_i^T J_i`` exactly, so
-the whole linear engine (:mod:`sim.stability`, :mod:`sim.linear`) applies to a trained
+the whole linear engine (:mod:`sim.stability`, :mod:`sim.montecarlo`) applies to a trained
 network through :func:`to_ensemble`. Off the minimum the exact per-sample Hessian adds
 the residual term ``c sum_k r_ik Hess f_k(x_i)``; :func:`curvature` with
 ``kind="exact"`` measures with it.

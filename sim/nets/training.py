@@ -1,7 +1,7 @@
 """Training small MLPs with GD, SGD and heavy-ball momentum: one model or many at once.
 
 Every batch comes from the linear engine's sampler on the model's own random stream
-(:func:`sim.linear.path_states` of its seed), so ``train(seed=s)`` and the linear
+(:func:`sim._streams.path_states` of its seed), so ``train(seed=s)`` and the linear
 simulator with seed ``s`` draw the same batches, and :func:`train_many` equals a loop
 of :func:`train`, bit for bit. GD is ``Sampling(n)``. Divergence is data: a run whose
 loss exceeds ``loss_bound`` (or becomes NaN) stops with ``diverged=True``.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim._streams import path_states, seeded_states
 from sim._validate import check_choice, check_int, check_positive, check_real, check_seed
-from sim.linear import path_states
 from sim.nets import _kernels as NK
 from sim.nets.mlp import MLP
 from sim.sampling import SCHEME_CODES, Sampling, as_sampling
@@ -176,7 +176,7 @@ def train_many(net: MLP, thetas0, X, Y, etas, samplings, steps: int, seeds, *,
     tol = -1.0 if loss_tol is None else check_real(loss_tol, "loss_tol")
     bound = check_positive(loss_bound, "loss_bound")
     check_choice(backend, "backend", BACKENDS)
-    states = np.concatenate([path_states(s, 1) for s in seeds])
+    states = seeded_states(seeds)
     widths = np.array(net.widths, dtype=np.int64)
     offs = np.array(net.offsets, dtype=np.int64)
     Bmax = max(s.B for s in smps)

@@ -33,6 +33,7 @@ import numpy as np
 
 from sim.studies import store
 from sim.studies.config import config_hash, from_dict, to_dict, validate
+from sim.studies.executors import run_dask, run_serial
 
 EXECUTORS = ("serial", "dask")
 
@@ -101,13 +102,6 @@ def save_run(folder: Path, index: int, seed: int, record: dict, seconds: float) 
                             "arrays": sorted(arrays), "record": rest})
 
 
-def _execute(study: Study, config, index: int, seed: int):
-    """Run one task (on any worker)."""
-    start = time.perf_counter()
-    record = study.task(config, index, seed)
-    return index, seed, record, time.perf_counter() - start
-
-
 def run(study: Study, config, *, out: str | Path = "results", executor: str = "serial",
         workers: int | None = None, scheduler: str | None = None, quiet: bool = False,
         replot: bool = True) -> Path:
@@ -156,8 +150,6 @@ def run(study: Study, config, *, out: str | Path = "results", executor: str = "s
         save_run(folder, index, seed, record, seconds)
 
     if todo:
-        from sim.studies.executors import run_dask, run_serial
-
         runner = run_serial if executor == "serial" else run_dask
         info = runner(study, config, todo, seeds, save, workers=workers, scheduler=scheduler,
                       quiet=quiet)

@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from tqdm import tqdm
 
 
+def execute(study, config, index: int, seed: int):
+    """Run one task (on any worker): ``(index, seed, record, seconds)``."""
+    start = time.perf_counter()
+    record = study.task(config, index, seed)
+    return index, seed, record, time.perf_counter() - start
+
+
 def run_serial(study, config, todo, seeds, save, *, workers=None, scheduler=None,
                quiet=False) -> dict:
-    from sim.studies.core import _execute
-
     for i in tqdm(todo, disable=quiet, desc=study.name):
-        save(*_execute(study, config, i, seeds[i]))
+        save(*execute(study, config, i, seeds[i]))
     return {"workers": 1}
 
 
@@ -44,8 +50,6 @@ def run_dask(study, config, todo, seeds, save, *, workers=None, scheduler=None,
              quiet=False) -> dict:
     from dask.distributed import Client, LocalCluster, as_completed
 
-    from sim.studies.core import _execute
-
     _pickle_by_value(study)
     if scheduler:
         client = Client(scheduler)
@@ -57,7 +61,7 @@ def run_dask(study, config, todo, seeds, save, *, workers=None, scheduler=None,
         client = Client(cluster)
     try:
         n_workers = len(client.scheduler_info().get("workers", {}))
-        futures = [client.submit(_execute, study, config, i, seeds[i], pure=False,
+        futures = [client.submit(execute, study, config, i, seeds[i], pure=False,
                                  key=f"{study.name}-{i}-{os.getpid()}") for i in todo]
         bar = tqdm(total=len(futures), disable=quiet, desc=f"{study.name} (dask)")
         for fut in as_completed(futures):
@@ -72,4 +76,4 @@ def run_dask(study, config, todo, seeds, save, *, workers=None, scheduler=None,
     return {"workers": n_workers}
 
 
-__all__ = ["run_serial", "run_dask"]
+__all__ = ["execute", "run_serial", "run_dask"]

@@ -11,7 +11,7 @@ itself, :func:`sim.nets.train_many`) starts at ``theta* + eps u`` (``u`` a rando
 vector, ``eps`` a small fraction of ``||theta*||``) at ``eta = rho * eta_exact(B)`` for a
 grid of ``rho``, and a run *leaves* when its loss exceeds ``leave_factor`` times its
 starting loss within ``steps`` steps (checked every ``check_every`` steps). Beside
-each count stands the linearized model's (:func:`sim.linear.exit_steps` on the reduced
+each count stands the linearized model's (:func:`sim.montecarlo.exit_steps` on the reduced
 ensemble, the same start projected to ``range(H)``, the same batches, the same
 criterion on its loss ``x^T H x / 2``).
 
@@ -28,7 +28,7 @@ import numpy as np
 
 import sim
 from sim.estimates import wilson
-from sim.linear import almost_sure_threshold, exit_steps
+from sim.montecarlo import almost_sure_threshold, exit_steps
 from sim.nets import MLP, to_ensemble, train_many
 from sim.plotting import plt, save
 from sim.studies import Study, load, main, option

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim import _kernels as K
+from sim._streams import path_states, seeded_states
 from sim._validate import check_choice, check_int, check_positive, check_seed, real_array
 from sim.ensembles import Ensemble, check_ensemble
 from sim.estimates import Fit, growth_fit, lyapunov_fit, moment_summaries
@@ -183,16 +184,6 @@ class SimulationResult:
         summary, w, c = moment_summaries(self.log_norms)
         return growth_fit(w, c, summary["log_mean_sq_norm"], self.t,
                           (self.t >= t_from) & (self.t <= t_to))
-
-
-def path_states(seed: int, paths: int) -> np.ndarray:
-    """Initial xoroshiro128+ states ``(paths, 2)`` derived from one integer seed by
-    ``SeedSequence``; path ``p``'s stream does not depend on ``paths``' blocking."""
-    seq = np.random.SeedSequence(check_seed(seed))
-    states = seq.generate_state(2 * paths, dtype=np.uint64).reshape(paths, 2)
-    zero = (states[:, 0] == 0) & (states[:, 1] == 0)
-    states[zero, 0] = np.uint64(0x9E3779B97F4A7C15)  # all-zero is the one bad state
-    return states
 
 
 def _x0_array(x0, d: int, paths: int):
@@ -546,10 +537,9 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
     if np.ndim(seeds) == 0:
         states = path_states(check_seed(seeds), P)
     else:
-        seeds = [check_seed(s, "seeds") for s in seeds]
         if len(seeds) != P:
             raise ValueError(f"seeds must hold {P} values (one per path), got {len(seeds)}")
-        states = np.concatenate([path_states(s, 1) for s in seeds])
+        states = seeded_states(seeds)
     smp = as_sampling(sampling)
     smp.check(ens.n)
     if smp.scheme != "reshuffle" and smp.gamma(ens.n) == 0:
@@ -578,4 +568,4 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
 
 __all__ = ["simulate", "exit_steps", "almost_sure_threshold", "AlmostSureThreshold",
            "SimulationResult", "SimulationConfig", "lyapunov_exponent",
-           "LyapunovEstimate", "path_states", "kernel_args", "BACKENDS", "METHODS"]
+           "LyapunovEstimate", "kernel_args", "BACKENDS", "METHODS"]
