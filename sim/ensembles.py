@@ -21,8 +21,12 @@ PSD_RTOL = 1e-10
 asymmetry up to ``PSD_RTOL * max |H_j|`` is allowed (and symmetrised)."""
 
 
-REDUCE_RTOL = 1e-13
-"""Relative cut of :meth:`Ensemble.reduced` (squared singular values of the factors)."""
+RANGE_RTOL = 1e-13
+"""The numerical range of ``H``: eigenvalues of ``H`` (equivalently, of the Gram matrix
+``Phi^T Phi`` of the stacked factors, whose non-zero eigenvalues are ``n`` times
+``H``'s) below ``RANGE_RTOL`` times the largest count as zero. About 500 times the
+round-off of ``eigh``; used by :meth:`Ensemble.reduced`, the exact threshold and the
+Gauss-Newton polish of networks."""
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -214,7 +218,7 @@ class Ensemble:
             return self.unit.s * self.scale
         return float(np.sqrt(max(np.linalg.eigvalsh(self.Sigma)[-1], 0.0)))
 
-    def reduced(self, rtol: float = REDUCE_RTOL, *, basis: bool = True
+    def reduced(self, rtol: float = RANGE_RTOL, *, basis: bool = True
                 ) -> tuple[Ensemble, np.ndarray | None]:
         """The exact reduction of the ensemble to ``range(H)``.
 
@@ -263,7 +267,7 @@ class Ensemble:
         return red, U
 
     @classmethod
-    def from_gram(cls, gram, n: int, rtol: float = REDUCE_RTOL, name: str = "gram", *,
+    def from_gram(cls, gram, n: int, rtol: float = RANGE_RTOL, name: str = "gram", *,
                   coordinates: bool = False):
         """The reduced factor ensemble of factors known only through their Gram matrix.
 

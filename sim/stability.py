@@ -13,19 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, eigsh
 
+from sim._eigen import top_eigenpair
 from sim._validate import check_positive
-from sim.ensembles import Ensemble
+from sim.ensembles import RANGE_RTOL, Ensemble
 from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average
 from sim.sampling import Sampling
 
 DENSE_MAX_D = 10
 """Up to this ``d`` the operator is assembled on the ``d(d+1)/2`` symmetric basis and
 diagonalised densely; above it, Lanczos runs matrix-free."""
-
-RANGE_RTOL = 1e-12
-"""Eigenvalues of ``H`` below ``RANGE_RTOL * lambda_max(H)`` span its null space."""
 
 VERDICT_RTOL = 1e-8
 """Relative tolerance of every verdict of :func:`report`: GD's condition holds when
@@ -48,35 +45,30 @@ def _sym_basis(d: int):
 
 def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None):
     """Largest eigenvalue of a Frobenius-self-adjoint map on symmetric ``d x d``
-    matrices and its unit eigenmatrix (sign: non-negative trace)."""
+    matrices and its unit eigenmatrix (sign: non-negative trace), by
+    :func:`sim._eigen.top_eigenpair`: on the coordinates of the orthonormal symmetric
+    basis up to :data:`DENSE_MAX_D`, on vectorised matrices (symmetrised) above."""
     if d <= DENSE_MAX_D:
         basis = list(_sym_basis(d))
-        images = [apply_sym(E) for E in basis]
-        A = np.array([[np.sum(Ea * Tb) for Tb in images] for Ea in basis])
-        w, V = np.linalg.eigh(0.5 * (A + A.T))
-        lam, coeffs = w[-1], V[:, -1]
-        top = sum(c * E for c, E in zip(coeffs, basis, strict=True))
-        iterations = len(basis)
+
+        def coords(c):
+            image = apply_sym(sum(ck * E for ck, E in zip(c, basis, strict=True)))
+            return np.array([np.sum(E * image) for E in basis])
+
+        lam, c, its = top_eigenpair(coords, len(basis), tol=tol, dense_max=len(basis))
+        top = sum(ck * E for ck, E in zip(c, basis, strict=True))
     else:
-        count = [0]
-
         def matvec(v):
-            count[0] += 1
             M = v.reshape(d, d)
-            M = 0.5 * (M + M.T)
-            return apply_sym(M).ravel()
+            return apply_sym(0.5 * (M + M.T)).ravel()
 
-        op = LinearOperator((d * d, d * d), matvec=matvec, dtype=np.float64)
         start = (np.eye(d) if v0 is None else v0).ravel()
-        w, V = eigsh(op, k=1, which="LA", tol=tol, v0=start / np.linalg.norm(start),
-                     ncv=min(d * d - 1, 24))
-        lam = w[0]
-        top = V[:, 0].reshape(d, d)
+        lam, vec, its = top_eigenpair(matvec, d * d, tol=tol, v0=start, ncv=24)
+        top = vec.reshape(d, d)
         top = 0.5 * (top + top.T)
-        iterations = count[0]
     if np.trace(top) < 0:
         top = -top
-    return float(lam), top / np.linalg.norm(top), iterations
+    return float(lam), top / np.linalg.norm(top), its
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, eigsh
 
+from sim._eigen import top_eigenpair
 from sim._validate import check_choice, check_int, check_positive, real_array
 from sim.ensembles import Ensemble
 from sim.nets.mlp import MLP
@@ -125,22 +125,12 @@ class _Operators:
 
 def _top(apply, p: int, tol: float, seed: int):
     """Largest eigenvalue of a symmetric ``p x p`` operator, its unit eigenvector and
-    the residual ``||A v - lambda v||``."""
-    if p == 1:
-        v = np.ones(1)
-        lam = float(apply(v)[0])
-        return lam, v, 0.0
-    op = LinearOperator((p, p), matvec=apply, dtype=np.float64)
+    the residual ``||A v - lambda v||`` (:func:`sim._eigen.top_eigenpair`, Lanczos from
+    a random start)."""
     v0 = np.random.default_rng(seed).standard_normal(p)
-    if p <= 3:
-        A = np.column_stack([apply(e) for e in np.eye(p)])
-        w, V = np.linalg.eigh(0.5 * (A + A.T))
-        lam, v = w[-1], V[:, -1]
-    else:
-        w, V = eigsh(op, k=1, which="LA", tol=tol, v0=v0, ncv=min(p - 1, 16))
-        lam, v = w[0], V[:, 0]
+    lam, v, _ = top_eigenpair(apply, p, tol=tol, v0=v0, ncv=16, dense_max=3)
     v = v / np.linalg.norm(v)
-    return float(lam), v, float(np.linalg.norm(apply(v) - lam * v))
+    return lam, v, float(np.linalg.norm(apply(v) - lam * v))
 
 
 def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e-8, *,

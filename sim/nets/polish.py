@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim._validate import check_choice, check_int, check_positive
-from sim.ensembles import REDUCE_RTOL
+from sim.ensembles import RANGE_RTOL
 from sim.nets.mlp import MLP
 
 STATUSES = ("converged", "not_interpolating", "stalled", "diverged", "max_iter")
@@ -104,11 +104,11 @@ class Polish:
 
 
 def _eigen(net: MLP, theta, X, cache: dict):
-    """Eigenpairs of the NTK Gram matrix at ``theta`` above :data:`REDUCE_RTOL` of the
+    """Eigenpairs of the NTK Gram matrix at ``theta`` above :data:`RANGE_RTOL` of the
     largest (the numerical range of ``J``), made once per point."""
     if "eig" not in cache:
         lam, V = np.linalg.eigh(net.ntk(theta, X))
-        keep = lam > REDUCE_RTOL * max(lam[-1], 0.0)
+        keep = lam > RANGE_RTOL * max(lam[-1], 0.0)
         cache["eig"] = lam[keep], V[:, keep]
     return cache["eig"]
 
@@ -217,7 +217,7 @@ def polish(net: MLP, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
         Accepted steps at most.
     solver : {"auto", "gram", "cg"}
         ``gram``: eigendecomposition of the NTK Gram matrix (the pseudo-inverse drops
-        eigenvalues below :data:`sim.ensembles.REDUCE_RTOL` of the largest, so a
+        eigenvalues below :data:`sim.ensembles.RANGE_RTOL` of the largest, so a
         rank-deficient ``J J^T`` is no failure: the residual may still lie in its
         range); ``cg``: conjugate gradients with ``jvp``/``vjp``; ``auto``: ``gram``
         while the Gram matrix fits ``gram_budget`` bytes.
