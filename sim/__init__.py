@@ -9,6 +9,8 @@ numpy, scipy and numba (numba.cuda optional); never sympy. The mathematics is in
 - :mod:`sim.stability`: ``rho(T)``, thresholds, per-notion verdicts;
 - :mod:`sim.montecarlo`: Monte Carlo on CPU (parallel) or CUDA;
 - :mod:`sim.cloning`: the moment Lyapunov function ``Lambda(q)`` by population dynamics;
+- :mod:`sim.higher`: moments of every order in 1-D and the fourth-moment operator, exactly
+  (the numeric twins of ``theory.higher``);
 - :mod:`sim.estimates`: the statistics the simulators share (fits with a status);
 - :mod:`sim.studies`: studies with hashed, resumable, atomic results folders (serial or dask);
 - :mod:`sim.nets`, :mod:`sim.data`: small networks, their training and curvature; data sets;

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ("sim.sampling", "sim.ensembles", "sim.moments", "sim.stability", "sim.montecarlo",
           "sim.cloning", "sim.estimates", "sim._kernels", "sim._streams", "sim._validate",
-          "sim.cuda", "sim._eigen")
+          "sim.cuda", "sim._eigen", "sim.higher")
 
 
 def modules() -> dict[str, Path]:
