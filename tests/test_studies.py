@@ -16,7 +16,7 @@ import pytest
 
 import studylib
 from sim.studies import preset, read_csv, read_summary, run, task_seeds
-from sim.studies.store import clean_temporaries
+from sim.studies.store import atomic_savez, clean_temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "studylib.py"
@@ -165,9 +165,31 @@ def test_clean_temporaries_spares_live_writers(tmp_path):
     """A temporary file of a live process (this one) stays; a dead one's goes."""
     import socket
 
-    live = tmp_path / f".x.json.tmp-{socket.gethostname()}-{os.getpid()}-abc"
-    live.write_text("")
-    assert clean_temporaries(tmp_path) == 0 and live.exists()
+    host = socket.gethostname()
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead_pid = int(child.stdout)  # the child has exited: its pid names no live process
+    live = tmp_path / f".x.json.tmp-{host}-{os.getpid()}-abc"
+    dead = tmp_path / "runs" / f".y.json.tmp-{host}-{dead_pid}-def"
+    dead.parent.mkdir()
+    for path in (live, dead):
+        path.write_text("")
+    assert clean_temporaries(tmp_path) == 1
+    assert live.exists() and not dead.exists()
+
+
+def test_atomic_savez(tmp_path):
+    """atomic_savez writes arrays that load back equal, mode 0644, and leaves no
+    temporary file."""
+    arrays = {"x": np.arange(5.0), "m": np.eye(3, dtype=np.int64)}
+    path = atomic_savez(tmp_path / "data.npz", **arrays)
+    with np.load(path) as saved:
+        assert sorted(saved) == sorted(arrays)
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(saved[key], value)
+            assert saved[key].dtype == value.dtype
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not _temporaries(tmp_path)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -67,6 +67,17 @@ def atomic_save(path: Path, save) -> Path:
     return path
 
 
+def atomic_savez(path: str | os.PathLike, **arrays) -> Path:
+    """``numpy.savez`` of ``arrays`` to ``path``, through :func:`atomic_save`."""
+    import numpy as np
+
+    def save(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    return atomic_save(path, save)
+
+
 def write_json(path: Path, obj) -> Path:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=_json) + "\n")
 
@@ -184,5 +195,5 @@ def meta(**extra) -> dict:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
 
 
-__all__ = ["atomic_write", "atomic_save", "write_json", "write_csv", "read_csv", "make_dir",
-           "clean_temporaries", "meta"]
+__all__ = ["atomic_write", "atomic_save", "atomic_savez", "write_json", "write_csv", "read_csv",
+           "make_dir", "clean_temporaries", "meta"]
