@@ -27,18 +27,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import derive_conditions
-import diagram
-import moment_spectrum
-import monte_carlo
-import nn_correlation
-import nn_diagram
-import nn_edge
-import nn_escape
-import nn_sharpness
-import toy_example
+import derive_conditions  # scripts/derive_conditions.py: a script (it uses theory)
+
 from sim.nonlinear_toy import reference
-from sim.studies import atomic_write, nn_stay, option, preset, read_summary, run
+from sim.studies import (
+    atomic_write,
+    diagram,
+    moment_spectrum,
+    monte_carlo,
+    nn_correlation,
+    nn_diagram,
+    nn_edge,
+    nn_escape,
+    nn_sharpness,
+    nn_stay,
+    option,
+    preset,
+    read_summary,
+    run,
+    toy_example,
+)
 from sim.studies.cli import parse_config
 
 STUDIES = {"derive_conditions": derive_conditions.STUDY, "toy_example": toy_example.STUDY,

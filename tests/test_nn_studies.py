@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 
 import sim
-from reproduce import tiny_networks
+from scripts_loader import load_script
 from sim.nets import to_ensemble
 from sim.studies import networks as nw
-from sim.studies import read_csv, read_summary, run
+from sim.studies import (
+    nn_correlation,
+    nn_diagram,
+    nn_edge,
+    nn_escape,
+    nn_sharpness,
+    preset,
+    read_csv,
+    read_summary,
+    run,
+)
 
 EDGE_TOL = 0.05
 """A run stops at loss <= 1e-6 (1e-5), not at the minimum: GD there still oscillates
@@ -20,20 +30,12 @@ per-sample Hessians differ from the exact ones by the residual term; 5% covers b
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    import nn_correlation
-    import nn_diagram
-    import nn_edge
-    import nn_escape
-    import nn_sharpness
-
     out = tmp_path_factory.mktemp("nn")
-    cfgs = tiny_networks(0)
+    cfgs = load_script("reproduce").tiny_networks(0)
     studies = {"nn_sharpness": nn_sharpness.STUDY, "nn_diagram": nn_diagram.STUDY,
                "nn_correlation": nn_correlation.STUDY, "nn_escape": nn_escape.STUDY}
     result = {k: run(studies[k], cfgs[k], out=out, quiet=True) for k in studies}
     edge_cfg = nn_edge.STUDY.config
-    from sim.studies import preset
-
     result["nn_edge"] = run(nn_edge.STUDY, preset(edge_cfg, None, n=20, hidden=(64,),
                                                   Bs=(4, 20), scales=(1.0, 3.0),
                                                   warmups=(0, 200), seeds=1, steps=600,

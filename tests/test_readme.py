@@ -48,9 +48,9 @@ def test_ci_runs_readme_test_command():
 def test_listed_commands_parse():
     """Every `python scripts/<name>.py ...` command in the README parses: its options exist
     and its values are valid (the scripts themselves are run by tests/test_scripts.py)."""
-    import importlib
     import shlex
 
+    from scripts_loader import module_of
     from sim.studies.cli import parse_config
 
     commands = re.findall(r"python3? scripts/(\w+)\.py([^`\n]*)", README)
@@ -59,7 +59,7 @@ def test_listed_commands_parse():
         argv = shlex.split(rest.split("#")[0])
         if argv == ["--help"]:
             continue
-        mod = importlib.import_module(name)
+        mod = module_of(name)
         config = mod.Config if name == "reproduce" else mod.STUDY.config
         serial = False if name == "reproduce" else mod.STUDY.serial_only
         parse_config(name, config, argv, serial_only=serial)

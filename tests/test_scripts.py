@@ -3,7 +3,6 @@ with the common options, rejects every bad value of every option with exit code 
 (values generated from its config record), runs end to end in a tiny mode and writes a
 complete results folder whose numbers match the library's."""
 
-import importlib
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import sim
+from scripts_loader import load_script, module_of
 from sim.nonlinear_toy import reference
 from sim.studies import preset, read_csv, read_summary, run
 from sim.studies.cli import parse_config
@@ -25,7 +25,7 @@ COMMON = ["--out", "--seed", "--quick", "--full", "--executor", "--workers", "--
 
 
 def _config_of(name):
-    mod = importlib.import_module(name)
+    mod = module_of(name)
     if name == "reproduce":
         return mod.Config, False
     return mod.STUDY.config, mod.STUDY.serial_only
@@ -107,14 +107,13 @@ def test_presets_are_valid():
         config, _ = _config_of(script)
         for name in ("quick", "full"):
             preset(config, name)
-    from reproduce import Config, study_configs
-
+    reproduce = load_script("reproduce")
     for size in ("tiny", "quick", "full"):
-        assert len(study_configs(preset(Config, None, size=size))) == 11
+        assert len(reproduce.study_configs(preset(reproduce.Config, None, size=size))) == 11
 
 
 def _study(name):
-    return importlib.import_module(name).STUDY
+    return module_of(name).STUDY
 
 
 def test_derive_conditions(tmp_path):
@@ -132,9 +131,9 @@ def test_derive_conditions(tmp_path):
 def test_monte_carlo_tiny(tmp_path):
     """monte_carlo writes data.csv, the stability map and summaries whose rho values are
     the library's spectral radii; decided Monte Carlo verdicts agree with rho."""
-    study = _study("monte_carlo")
-    import monte_carlo
+    from sim.studies import monte_carlo
 
+    study = monte_carlo.STUDY
     cfg = preset(study.config, None, kind="prescribed", d=2, n=6, a=1.0, s=0.05, B=(1, 6),
                  ratios=(0.5, 1.5), steps=30, paths=512, fit_from=5)
     folder = run(study, cfg, out=tmp_path, quiet=True)
@@ -177,7 +176,7 @@ def test_toy_example_tiny(tmp_path):
 def test_diagram_tiny(tmp_path):
     """diagram writes the two figures and per-ensemble verdicts equal to sim.report's;
     no ensemble meets the theorem's condition while unstable."""
-    import diagram
+    from sim.studies import diagram
 
     study = diagram.STUDY
     cfg = preset(study.config, None, ensembles=30)
@@ -216,12 +215,11 @@ def test_reproduce_tiny(tmp_path):
     figure exists and the toy threshold is the library's."""
     import re
 
-    from reproduce import DOCS_FIGURES, main
-
-    path = main(["--size", "tiny", "--out", str(tmp_path), "--quiet"])
+    reproduce = load_script("reproduce")
+    path = reproduce.main(["--size", "tiny", "--out", str(tmp_path), "--quiet"])
     text = path.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == sum(len(f) for f in DOCS_FIGURES.values()) == 16
+    assert len(images) == sum(len(f) for f in reproduce.DOCS_FIGURES.values()) == 16
     for img in images:
         assert (tmp_path / img).is_file(), img
     want = f"{reference().eta_mean_square:.4f}"
@@ -229,9 +227,9 @@ def test_reproduce_tiny(tmp_path):
     assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]
 
 
-def test_script_study_on_dask_equals_serial(tmp_path):
-    """A script's study (defined in a file the workers cannot import: sent by value) on a
-    LocalCluster with 2 workers gives the serial table number for number."""
+def test_package_study_on_dask_equals_serial(tmp_path):
+    """A package study on a LocalCluster with 2 workers (which import it from the
+    package) gives the serial table number for number."""
     study = _study("monte_carlo")
     cfg = preset(study.config, None, d=2, n=6, r=1, B=(1, 6), ratios=(0.5, 1.5), steps=20,
                  paths=256, fit_from=5)

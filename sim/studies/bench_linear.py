@@ -1,0 +1,268 @@
+"""Benchmark: Monte Carlo of linearized SGD against the code a user would write.
+
+Side by side, in one run:
+
+- ``simulate(backend="cpu")`` (this package: numba, grouped kernel for dense);
+- a plain numba loop: ``prange`` over paths, ``fastmath``, a partial Fisher-Yates
+  shuffle per step for the batch, explicit ``H_i x`` loops (what a numba user writes);
+- plain NumPy: batches by ``argpartition`` of random keys, gather, ``einsum``;
+- the same in PyTorch on the CPU (batches by ``topk``), when ``torch`` is installed
+  (``n/a`` otherwise);
+- the machine's float64 matmul peak (``numpy.dot`` of 2000 x 2000, all threads).
+
+Work is counted as ``2 B d^2`` flops per path-step. Also times
+``spectral_radius`` for ``d = 1000``, ``n = 2000`` rank-one factors (the dense
+operator would hold ``d^4 = 10^12`` entries, 8 TB).
+
+    python scripts/bench_linear.py [--quick] [--out results]
+
+A single task, run serially: a timing needs the machine to itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numba import njit, prange
+
+import sim
+from sim.studies import Study, main, option
+
+CONFIGS = {
+    "small": dict(d=20, n=64, B=8, paths=4096, steps=200),
+    "large": dict(d=100, n=256, B=16, paths=1024, steps=100),
+}
+QUICK = {
+    "small": dict(d=20, n=64, B=8, paths=512, steps=20),
+    "large": dict(d=100, n=256, B=16, paths=128, steps=10),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    tiny: bool = option(False, "tiny sizes (seconds)", quick=True)
+    repeats: int = option(3, "timings per measurement (the best is kept)", low=1, quick=1)
+    spectral_d: int = option(1000, "dimension of the spectral_radius timing", low=2)
+    spectral_n: int = option(2000, "samples of the spectral_radius timing", low=1)
+    seed: int = option(0, "seed of the ensembles", low=0)
+
+
+def _best_time(fn, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def matmul_peak(repeats: int = 3, size: int = 2000) -> float:
+    """Measured float64 GFLOP/s of ``numpy.dot`` on ``size x size`` matrices."""
+    rng = np.random.default_rng(0)
+    A, Bm = rng.standard_normal((size, size)), rng.standard_normal((size, size))
+    np.dot(A, Bm)
+    return 2 * size**3 / _best_time(lambda: np.dot(A, Bm), repeats) / 1e9
+
+
+@njit(parallel=True, fastmath=True)
+def _numba_loop(Hs, eta, B, steps, X, out, seed):
+    P, d = X.shape
+    n = Hs.shape[0]
+    np.random.seed(seed)  # noqa: NPY002 (numba has no Generator API)
+    for p in prange(P):
+        x = X[p]
+        y = np.empty(d)
+        perm = np.arange(n)
+        for t in range(steps):
+            for b in range(B):  # partial Fisher-Yates: the first B entries are the batch
+                j = b + np.random.randint(n - b)  # noqa: NPY002 (numba's generator)
+                perm[b], perm[j] = perm[j], perm[b]
+            y[:] = 0.0
+            for b in range(B):
+                Hi = Hs[perm[b]]
+                for j in range(d):
+                    acc = 0.0
+                    for k in range(d):
+                        acc += Hi[j, k] * x[k]
+                    y[j] += acc
+            nrm2 = 0.0
+            for j in range(d):
+                x[j] -= eta / B * y[j]
+                nrm2 += x[j] * x[j]
+            out[p, t] = nrm2
+
+
+def numba_peer(Hs, eta, B, steps, paths, seed):
+    """A plain numba ``prange`` loop over paths (``fastmath``), tracking ``||x_t||^2``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((paths, Hs.shape[1]))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    out = np.empty((paths, steps))
+    _numba_loop(Hs, eta, B, steps, X, out, seed)
+    return out.mean(axis=0)
+
+
+def numpy_peer(Hs, eta, B, steps, paths, seed):
+    """What a user writes in NumPy: sample batches, gather, einsum, track E||x||^2."""
+    rng = np.random.default_rng(seed)
+    n, d, _ = Hs.shape
+    X = rng.standard_normal((paths, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    out = np.empty(steps + 1)
+    out[0] = np.mean(np.sum(X * X, axis=1))
+    for t in range(1, steps + 1):
+        # B distinct indices per path: the B smallest of n random keys (a partial sort)
+        idx = np.argpartition(rng.random((paths, n)), B - 1, axis=1)[:, :B]
+        Y = np.zeros_like(X)
+        for b in range(B):
+            Y += np.einsum("pij,pj->pi", Hs[idx[:, b]], X)
+        X = X - (eta / B) * Y
+        out[t] = np.mean(np.sum(X * X, axis=1))
+    return out
+
+
+def torch_peer(Hs, eta, B, steps, paths, seed):
+    """The same in PyTorch on the CPU (float64)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    H = torch.from_numpy(np.array(Hs))  # a writable copy
+    n, d, _ = H.shape
+    X = torch.randn(paths, d, generator=g, dtype=torch.float64)
+    X /= X.norm(dim=1, keepdim=True)
+    out = torch.empty(steps + 1, dtype=torch.float64)
+    out[0] = (X * X).sum(1).mean()
+    for t in range(1, steps + 1):
+        idx = torch.rand(paths, n, generator=g).topk(B, dim=1).indices
+        Y = torch.zeros_like(X)
+        for b in range(B):
+            Y += torch.bmm(H[idx[:, b]], X.unsqueeze(2)).squeeze(2)
+        X = X - (eta / B) * Y
+        out[t] = (X * X).sum(1).mean()
+    return out.numpy()
+
+
+def _ns_per_path_step(seconds: float, c: dict) -> float:
+    return 1e9 * seconds / (c["paths"] * c["steps"])
+
+
+def bench_config(name: str, c: dict, cfg: Config, peak: float) -> dict:
+    ens = sim.wishart(c["n"], c["d"], c["d"], seed=cfg.seed)
+    eta = 0.5 / ens.a
+    flops = 2 * c["B"] * c["d"] ** 2 * c["paths"] * c["steps"]
+    args = (eta, c["B"], c["steps"], c["paths"])
+    sim.simulate(ens, eta, c["B"], 2, 8, 0)  # compile outside the timing
+    numba_peer(ens.Hs, eta, c["B"], 2, 8, 0)
+    peers = {"ours": lambda: sim.simulate(ens, *args, seed=cfg.seed),
+             "numba": lambda: numba_peer(ens.Hs, *args, cfg.seed),
+             "numpy": lambda: numpy_peer(ens.Hs, *args, cfg.seed)}
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        peers["torch"] = lambda: torch_peer(ens.Hs, *args, cfg.seed)
+    except ImportError:
+        pass
+    row = dict(config=name, **c)
+    for peer, fn in peers.items():
+        t = _best_time(fn, cfg.repeats if peer in ("ours", "numba") else max(1, cfg.repeats - 2))
+        row[f"{peer}_s"] = t
+        row[f"{peer}_ns_per_path_step"] = _ns_per_path_step(t, c)
+        row[f"{peer}_gflops"] = flops / t / 1e9
+    for peer in ("numba", "numpy", "torch"):
+        row[f"speedup_vs_{peer}"] = (row[f"{peer}_s"] / row["ours_s"] if f"{peer}_s" in row
+                                     else np.nan)
+    row["ours_pct_peak"] = 100 * row["ours_gflops"] / peak
+    return row
+
+
+def _ratio(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.1f}x"
+
+
+def bench_spectral(cfg: Config) -> dict:
+    d, n = (200, 400) if cfg.tiny else (cfg.spectral_d, cfg.spectral_n)
+    ens = sim.rank_one(n, d, seed=cfg.seed)
+    eta = 1.0 / ens.a
+    start = time.perf_counter()
+    res = sim.spectral_radius(ens, eta, 1)
+    return dict(d=d, n=n, seconds=time.perf_counter() - start, rho=res.rho,
+                applications=res.applications)
+
+
+def bench_cloning(cfg: Config) -> dict:
+    """Estimating Lambda(2) = log rho(T) ~ 1 where plain Monte Carlo's mean is carried by
+    rare paths (rank-one, d = 3, n = 6, B = 2): the time cloning takes to a standard
+    error of about 0.01, and plain Monte Carlo's error in the same time."""
+    ens = sim.rank_one(6, 3, seed=0)
+    eta = sim.thresholds(ens, 2).eta_gd * 0.94  # eta a = 1.88
+    log_rho = sim.spectral_radius(ens, eta, 2).log_rho
+    pop = 250 if cfg.tiny else 1000
+    sim.moment_lyapunov(ens, eta, 2, 2.0, steps=10, population=20, replicas=2)  # compile
+    start = time.perf_counter()
+    est = sim.moment_lyapunov(ens, eta, 2, 2.0, steps=100, population=pop, replicas=4,
+                              seed=cfg.seed)
+    t_clone = time.perf_counter() - start
+    paths = 1024
+    start = time.perf_counter()
+    res = sim.simulate(ens, eta, 2, 40, paths, cfg.seed, fit_from=10)
+    per_path = (time.perf_counter() - start) / paths
+    paths = max(2, int(t_clone / per_path))
+    start = time.perf_counter()
+    res = sim.simulate(ens, eta, 2, 40, paths, cfg.seed, fit_from=10)
+    t_plain = time.perf_counter() - start
+    return dict(log_rho=log_rho, clone_seconds=t_clone, clone_value=est.value,
+                clone_se=est.se, clone_bias=est.bias, clone_error=est.value - log_rho,
+                plain_seconds=t_plain, plain_paths=paths, plain_rate=res.growth_rate,
+                plain_se=res.growth_rate_se, plain_error=res.growth_rate - log_rho,
+                plain_final_ess=float(res.ess[-1]))
+
+
+def task(cfg: Config, index: int, seed: int) -> dict:
+    peak = matmul_peak(cfg.repeats)
+    configs = QUICK if cfg.tiny else CONFIGS
+    rows = [bench_config(name, c, cfg, peak) for name, c in configs.items()]
+    return {"peak_gflops": peak, "rows": rows, "spectral_radius": bench_spectral(cfg),
+            "cloning": bench_cloning(cfg)}
+
+
+def summary(cfg: Config, records: list[dict], folder: Path):
+    rec = records[0]
+    rows, spec, peak = rec["rows"], rec["spectral_radius"], rec["peak_gflops"]
+    lines = [f"float64 matmul peak: {peak:.1f} GFLOP/s ({os.cpu_count()} threads)", "",
+             "| config | ours ns/path-step | ours GFLOP/s | % of peak | vs plain numba | "
+             "vs NumPy | vs PyTorch |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['config']} (d={r['d']}, n={r['n']}, B={r['B']}, "
+                     f"paths={r['paths']}, steps={r['steps']}) | "
+                     f"{r['ours_ns_per_path_step']:.0f} | {r['ours_gflops']:.1f} | "
+                     f"{r['ours_pct_peak']:.0f}% | {_ratio(r['speedup_vs_numba'])} | "
+                     f"{_ratio(r['speedup_vs_numpy'])} | {_ratio(r['speedup_vs_torch'])} |")
+    lines += ["", f"spectral_radius, d={spec['d']}, n={spec['n']} rank-one factors: "
+              f"{spec['seconds']:.1f} s ({spec['applications']} applications of T), "
+              f"rho = {spec['rho']:.6f}"]
+    cl = rec.get("cloning")
+    if cl:
+        lines += ["", f"Lambda(2) at log rho = {cl['log_rho']:.4f} (rank-one, d=3, n=6, B=2): "
+                  f"cloning {cl['clone_value']:.4f} +- {cl['clone_se']:.4f} (error "
+                  f"{cl['clone_error']:+.4f}, bias check {cl['clone_bias']:+.4f}) in "
+                  f"{cl['clone_seconds']:.2f} s; plain Monte Carlo in the same time "
+                  f"({cl['plain_paths']} paths): {cl['plain_rate']:.4f} +- "
+                  f"{cl['plain_se']:.4f} (error {cl['plain_error']:+.4f}, final ESS "
+                  f"{cl['plain_final_ess']:.1f})"]
+    text = "\n".join(lines)
+    print(text)
+    return "# bench_linear\n\n" + text + "\n", {"peak_gflops": peak, "rows": rows,
+                                                 "spectral_radius": spec, "figures": []}
+
+
+STUDY = Study(name="bench_linear", config=Config, size=lambda cfg: 1, task=task,
+              table=lambda cfg, records: records[0]["rows"], summary=summary,
+              serial_only=True)
+
+if __name__ == "__main__":
+    main(STUDY, description=__doc__.splitlines()[0])
