@@ -28,16 +28,28 @@ from numba import njit, prange
 
 from sim.sampling import SCHEME_CODES
 
-PathArgs = namedtuple("PathArgs", [
+EnsembleArgs = namedtuple("EnsembleArgs", [
     "Hs",           # (n, d, d) dense per-sample Hessians at unit scale (or a dummy)
     "G",            # (n, r, d) factor columns G_i^T at unit scale (or a dummy)
     "Hbar",         # (d, d) mean Hessian (the mixture's full batch)
     "dense",        # bool: use Hs (else G)
-    "scheme",       # int: SCHEME_CODES[...]
-    "n",            # int: samples
-    "B",            # int: batch size
-    "prob",         # float: mixture probability
-    "drop_last",    # bool: reshuffling skips the short final batch of an epoch
+])
+"""A unit-scale ensemble as the kernels read it (:func:`ensemble_args`)."""
+
+
+def ensemble_args(unit) -> EnsembleArgs:
+    """The :data:`EnsembleArgs` of a unit-scale :class:`sim.Ensemble`."""
+    dummy = np.zeros((1, 1, 1))
+    return EnsembleArgs(Hs=unit.Hs if unit.Hs is not None else dummy,
+                        G=unit.columns if unit.G is not None else dummy,
+                        Hbar=np.ascontiguousarray(unit.H), dense=unit.G is None)
+
+
+Run = namedtuple("Run", ["a", "e", "s"])
+"""What a kernel is called with, ``kernel(*run)``: the run state (:data:`PathArgs`,
+:data:`CloneArgs`), the :data:`EnsembleArgs` and the sampler. Python-side only."""
+
+PathArgs = namedtuple("PathArgs", [
     "eta",          # float: learning rate at unit scale (eta * ens.scale)
     "steps",        # int
     "record_every",  # int
@@ -53,7 +65,10 @@ PathArgs = namedtuple("PathArgs", [
     "diverged_at",  # (P,) output: first step with log||x_t|| > log_bound, or -1
     "log_bound",    # float
 ])
-"""The arguments of every simulation kernel (CPU path, CPU grouped, CUDA)."""
+"""The run state of every simulation kernel (CPU path, CPU grouped, CUDA). Each kernel
+takes ``(a, e, s)``: this record, the :data:`EnsembleArgs` ``e`` and the
+:data:`sim._streams.SamplerArgs` ``s`` (three flat records: numba's parallel loops do
+not take records nested in records)."""
 
 GroupedWork = namedtuple("GroupedWork", ["CNT", "SLOT", "ROWS", "OFF", "Z"])
 """Extra work arrays of :func:`simulate_grouped`."""
@@ -114,8 +129,9 @@ def rng_normal(states, p):
 
 # ----------------------------------------------------------------- batch sampling
 @njit(cache=True, _nrt=False)
-def sample_batch(states, p, scheme, n, B, prob, drop_last, idx, perm, pos):
-    """Fill ``idx[:count]`` with path ``p``'s next batch; return ``count``.
+def sample_batch(states, p, s, idx, perm, pos):
+    """Fill ``idx[:count]`` with path ``p``'s next batch drawn as the
+    :data:`sim._streams.SamplerArgs` ``s`` says; return ``count``.
 
     - without replacement: Floyd's algorithm (uniform ``B``-subset, ``O(B^2)``);
     - with replacement: ``B`` iid uniform indices;
@@ -126,6 +142,7 @@ def sample_batch(states, p, scheme, n, B, prob, drop_last, idx, perm, pos):
       ``pos[p]`` is the cursor;
     - mixture: one uniform index with probability ``prob``, else ``FULL_BATCH``.
     """
+    scheme, n, B, prob, drop_last = s.scheme, s.n, s.B, s.prob, s.drop_last
     if scheme == WITH:
         for b in range(B):
             idx[b] = rng_below(states, p, n)
@@ -202,6 +219,15 @@ def batch_product_dense(x, y, Hs, Hbar, idx, count):
         Hi = Hs[idx[b]]
         for j in range(d):
             y[j] += w * _dot(Hi[j], x, d)
+
+
+@njit(cache=True, _nrt=False)
+def batch_product(x, y, e, idx, count):
+    """``y = H_xi x`` for the :data:`EnsembleArgs` ``e`` (dense or factors)."""
+    if e.dense:
+        batch_product_dense(x, y, e.Hs, e.Hbar, idx, count)
+    else:
+        batch_product_factors(x, y, e.G, e.Hbar, idx, count)
 
 
 @njit(cache=True, fastmath=FASTMATH, _nrt=False)
@@ -294,24 +320,20 @@ def record_step(p, t, logn, record_every, out_log, diverged_at, log_bound):
 
 
 @njit(cache=True, _nrt=False)
-def run_path(p, a):
-    """The whole trajectory of path ``p`` (``a`` is a :data:`PathArgs`): shared by the
-    CPU and CUDA kernels."""
+def run_path(p, a, e, s):
+    """The whole trajectory of path ``p`` (``a`` a :data:`PathArgs`, ``e`` the ensemble,
+    ``s`` the sampler): shared by the CPU and CUDA kernels."""
     x = a.X[p]
     y = a.Y[p]
     idx = a.IDX[p]
     perm = a.PERM[p]
     logn = init_path(a.states, p, x, a.x0, a.random_x0, perm)
-    a.POS[p] = a.n  # forces a shuffle before the first reshuffling batch
+    a.POS[p] = s.n  # forces a shuffle before the first reshuffling batch
     a.diverged_at[p] = -1
     a.out_log[p, 0] = logn
     for t in range(1, a.steps + 1):
-        count = sample_batch(a.states, p, a.scheme, a.n, a.B, a.prob, a.drop_last, idx, perm,
-                             a.POS)
-        if a.dense:
-            batch_product_dense(x, y, a.Hs, a.Hbar, idx, count)
-        else:
-            batch_product_factors(x, y, a.G, a.Hbar, idx, count)
+        count = sample_batch(a.states, p, s, idx, perm, a.POS)
+        batch_product(x, y, e, idx, count)
         logn += update_renormalize(x, y, a.eta)
         record_step(p, t, logn, a.record_every, a.out_log, a.diverged_at, a.log_bound)
 
@@ -328,9 +350,9 @@ def quadratic_forms(X, Q, out):
         out[p] = acc
 
 
-def _paths_loop(a):
+def _paths_loop(a, e, s):
     for p in prange(a.X.shape[0]):
-        run_path(p, a)
+        run_path(p, a, e, s)
 
 
 simulate_paths_parallel = njit(parallel=True, cache=True)(_paths_loop)
@@ -395,10 +417,10 @@ def _rows_times_matrix(X, rows, lo, hi, Hm, Z):
 
 
 @njit(cache=True, _nrt=False)
-def _sample_row(states, p, scheme, n, B, prob, drop_last, IDX, PERM, POS):
+def _sample_row(states, p, s, IDX, PERM, POS):
     """:func:`sample_batch` into row ``p`` of ``IDX`` and ``PERM`` (the row views are
     taken here, without reference counting, not in the parallel loop)."""
-    return sample_batch(states, p, scheme, n, B, prob, drop_last, IDX[p], PERM[p], POS)
+    return sample_batch(states, p, s, IDX[p], PERM[p], POS)
 
 
 @njit(cache=True, fastmath=FASTMATH, _nrt=False)
@@ -422,19 +444,20 @@ def _gather_update(p, c, X, Y, Z, SLOT, eta):
 
 
 @njit(parallel=True, cache=True)
-def simulate_grouped(a, w):
+def simulate_grouped(a, e, s, w):
     """All paths step together: paths that share a sampled index are multiplied by
     that ``H_i`` as one block (``Z = X_group H_i``), then each path sums its batch.
 
-    ``a`` is a :data:`PathArgs` (dense ensembles), ``w`` a :data:`GroupedWork`.
+    ``a`` is a :data:`PathArgs`, ``e`` a dense :data:`EnsembleArgs`, ``s`` the sampler,
+    ``w`` a :data:`GroupedWork`.
     ``w.SLOT[p, b]`` is the row of ``w.Z`` holding ``H_{idx[p,b]} x_p``; sample ``n``
     stands for ``Hbar`` (the mixture's full batch). Same random streams and sampling
     code as :func:`run_path`.
     """
     # Read the tuple once: parallel loops work on plain local names.
-    Hs, Hbar, X, Y, IDX, PERM, POS = a.Hs, a.Hbar, a.X, a.Y, a.IDX, a.PERM, a.POS
+    Hs, Hbar, X, Y, IDX, PERM, POS = e.Hs, e.Hbar, a.X, a.Y, a.IDX, a.PERM, a.POS
     states, x0, random_x0 = a.states, a.x0, a.random_x0
-    scheme, n, B, prob, drop_last, eta = a.scheme, a.n, a.B, a.prob, a.drop_last, a.eta
+    n, eta = s.n, a.eta
     out_log, diverged_at, log_bound, record_every = (a.out_log, a.diverged_at, a.log_bound,
                                                      a.record_every)
     CNT, SLOT, ROWS, OFF, Z = w.CNT, w.SLOT, w.ROWS, w.OFF, w.Z
@@ -448,7 +471,7 @@ def simulate_grouped(a, w):
     fill = np.empty(n + 2, dtype=np.int64)
     for t in range(1, a.steps + 1):
         for p in prange(P):
-            CNT[p] = _sample_row(states, p, scheme, n, B, prob, drop_last, IDX, PERM, POS)
+            CNT[p] = _sample_row(states, p, s, IDX, PERM, POS)
         # Bucket the (path, slot) pairs by sample: a counting sort, serial and cheap.
         for i in range(n + 2):
             OFF[i] = 0
@@ -489,35 +512,30 @@ def simulate_grouped(a, w):
 # The per-clone step of :func:`sim.cloning.moment_lyapunov` (CPU loop and CUDA kernel)
 # and the serial resampling between steps.
 CloneArgs = namedtuple("CloneArgs", [
-    "Hs", "G", "Hbar", "dense",          # the unit-scale ensemble (see sim._kernels.PathArgs)
-    "scheme", "n", "B", "prob", "drop_last",  # the sampling
     "eta", "q",                          # learning rate (unit scale) and moment order
     "states",                            # (N, 2) per-clone random streams
     "X", "Y", "IDX", "PERM", "POS",      # clone directions, work arrays, sampler state
     "logw",                              # (N,) output: log ||A x_k||^q of the last step
 ])
-"""Arguments of the per-clone step, on the CPU and on the GPU."""
+"""State of the per-clone step, on the CPU and on the GPU; the step takes
+``(k, a, e, s)`` with the :data:`EnsembleArgs` and the sampler, as :func:`run_path`."""
 
 
 @njit(cache=True)
-def clone_step(k, a):
+def clone_step(k, a, e, s):
     """Advance clone ``k`` one step and store ``log ||A x_k||^q`` (``x_k`` renormalised):
     the linear engine's batch sampling, batch product and update."""
     x = a.X[k]
     y = a.Y[k]
-    count = sample_batch(a.states, k, a.scheme, a.n, a.B, a.prob, a.drop_last, a.IDX[k],
-                           a.PERM[k], a.POS)
-    if a.dense:
-        batch_product_dense(x, y, a.Hs, a.Hbar, a.IDX[k], count)
-    else:
-        batch_product_factors(x, y, a.G, a.Hbar, a.IDX[k], count)
+    count = sample_batch(a.states, k, s, a.IDX[k], a.PERM[k], a.POS)
+    batch_product(x, y, e, a.IDX[k], count)
     logn = update_renormalize(x, y, a.eta)
     a.logw[k] = a.q * logn if a.q != 0.0 else 0.0
 
 
-def _clone_loop(a):
+def _clone_loop(a, e, s):
     for k in prange(a.X.shape[0]):
-        clone_step(k, a)
+        clone_step(k, a, e, s)
 
 
 clone_steps_parallel = njit(parallel=True, cache=True)(_clone_loop)

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim._kernels import CloneArgs, clone_step, clone_steps_parallel, resample
-from sim._streams import path_states
+from sim._kernels import CloneArgs, Run, clone_steps_parallel, ensemble_args, resample
+from sim._streams import path_states, sampler_args
 from sim._validate import check_choice, check_int, check_positive, check_real, check_seed
 from sim.ensembles import Ensemble, check_ensemble
-from sim.sampling import SCHEME_CODES, as_sampling
+from sim.sampling import as_sampling
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,21 +74,16 @@ def clone_args(ens: Ensemble, eta_u: float, smp, q: float, population: int, rsee
     random stream of its resampling."""
     unit = ens.unit
     d, n = ens.d, ens.n
-    dummy = np.zeros((1, 1, 1))
     width = n if smp.scheme == "reshuffle" else 1
     states = path_states(rseed, population + 1)
     X = np.random.default_rng(rseed).standard_normal((population, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    a = CloneArgs(Hs=unit.Hs if unit.Hs is not None else dummy,
-                  G=unit.columns if unit.G is not None else dummy,
-                  Hbar=np.ascontiguousarray(unit.H), dense=unit.G is None,
-                  scheme=SCHEME_CODES[smp.scheme], n=n, B=smp.B, prob=float(smp.p or 0.0),
-                  drop_last=smp.drop_last, eta=eta_u, q=float(q),
-                  states=np.ascontiguousarray(states[:population]), X=X,
+    a = CloneArgs(eta=eta_u, q=float(q), states=np.ascontiguousarray(states[:population]), X=X,
                   Y=np.empty_like(X), IDX=np.zeros((population, smp.B), dtype=np.int64),
                   PERM=np.tile(np.arange(width, dtype=np.int64), (population, 1)),
                   POS=np.full(population, n, dtype=np.int64), logw=np.empty(population))
-    return a, np.ascontiguousarray(states[population:])
+    return Run(a, ensemble_args(unit), sampler_args(smp, n)), np.ascontiguousarray(
+        states[population:])
 
 
 def _run(ens, eta_u, smp, q, steps, population, seed, replicas, backend="cpu"):
@@ -97,15 +92,16 @@ def _run(ens, eta_u, smp, q, steps, population, seed, replicas, backend="cpu"):
         from sim import cuda as cuda_backend
     for r, child in enumerate(np.random.SeedSequence(seed).spawn(replicas)):
         rseed = int(child.generate_state(1, dtype=np.uint32)[0])
-        a, u_state = clone_args(ens, eta_u, smp, q, population, rseed)
+        run, u_state = clone_args(ens, eta_u, smp, q, population, rseed)
+        a = run.a
         X = a.X
         work = (np.empty_like(X), np.empty_like(a.PERM), np.empty_like(a.POS),
                 np.empty(population))
         for t in range(steps):
             if backend == "cuda":
-                cuda_backend.run_clone_steps(a)
+                cuda_backend.run_clone_steps(run)
             else:
-                clone_steps_parallel(a)
+                clone_steps_parallel(*run)
             out[r, t] = resample(a.X, a.PERM, a.POS, a.logw, *work, u_state)
             if out[r, t] == -np.inf:
                 out[r, t:] = -np.inf
@@ -185,5 +181,4 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
     return results[0] if np.ndim(q) == 0 else results
 
 
-__all__ = ["moment_lyapunov", "MomentLyapunov", "CloneArgs", "clone_args", "clone_step",
-           "resample"]
+__all__ = ["moment_lyapunov", "MomentLyapunov", "clone_args"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from functools import cache
 
-from sim._kernels import PathArgs, clone_step, run_path
+from sim._kernels import Run, clone_step, run_path
 
 try:  # numba-cuda is optional; the simulator swaps this module-level name
     from numba import cuda
@@ -30,21 +30,22 @@ def _cuda():
     return cuda
 
 
-def simulate_paths_cuda(a):
-    """CUDA kernel body: thread ``p`` runs path ``p`` of the :data:`PathArgs` ``a``
-    (compiled by :func:`_kernel`; plain Python here so tests can compile it to PTX)."""
+def simulate_paths_cuda(a, e, s):
+    """CUDA kernel body: thread ``p`` runs path ``p`` of the :data:`PathArgs` ``a`` with
+    the ensemble ``e`` and the sampler ``s`` (compiled by :func:`_kernel`; plain Python
+    here so tests can compile it to PTX)."""
     p = cuda.grid(1)
     if p < a.X.shape[0]:
-        run_path(p, a)
+        run_path(p, a, e, s)
 
 
-def clone_steps_cuda(a):
+def clone_steps_cuda(a, e, s):
     """CUDA kernel body: thread ``k`` advances clone ``k`` of the
     :data:`sim._kernels.CloneArgs` ``a`` (the step :func:`sim._kernels.clone_step` that the
     CPU loop calls)."""
     k = cuda.grid(1)
     if k < a.X.shape[0]:
-        clone_step(k, a)
+        clone_step(k, a, e, s)
 
 
 @cache
@@ -57,9 +58,10 @@ def _clone_kernel():
     return _cuda().jit(clone_steps_cuda)
 
 
-def run_clone_steps(args) -> None:
-    """One cloning step of every clone of ``args`` on the GPU (outputs copied back)."""
-    launch(_clone_kernel(), args, args.X.shape[0], THREADS_PER_BLOCK)
+def run_clone_steps(run) -> None:
+    """One cloning step of every clone of ``run`` (:data:`sim._kernels.Run` of
+    :data:`~sim._kernels.CloneArgs`) on the GPU (outputs copied back)."""
+    launch(_clone_kernel(), run, run.a.X.shape[0], THREADS_PER_BLOCK)
 
 
 def available() -> bool:
@@ -72,8 +74,8 @@ def available() -> bool:
 
 def launch(kernel, args, count: int, threads: int) -> None:
     """Run a compiled kernel with one thread per item (``count`` items) on ``args``, a
-    named tuple of host arrays and scalars; numba copies the arrays to the device and
-    back, so the outputs land in ``args``'s arrays."""
+    tuple of its arguments (named tuples of host arrays and scalars); numba copies the
+    arrays to the device and back, so the outputs land in the host arrays."""
     cuda = _cuda()
     if not cuda.is_available():
         raise RuntimeError("backend='cuda': no CUDA device found (set "
@@ -83,11 +85,11 @@ def launch(kernel, args, count: int, threads: int) -> None:
         # The copies of host arrays are intended (the outputs must come back), so
         # numba's performance warning about them is noise.
         warnings.filterwarnings("ignore", message=".*[Hh]ost array.*")
-        kernel[blocks, threads](args)
+        kernel[blocks, threads](*args)
     cuda.synchronize()
 
 
-def run(args: PathArgs) -> None:
-    """Run the kernel on ``args`` (built by :func:`sim.montecarlo.kernel_args`); the
-    outputs and advanced random states are copied back into its host arrays."""
-    launch(_kernel(), args, args.X.shape[0], THREADS_PER_BLOCK)
+def run(kernel_input: Run) -> None:
+    """Run the kernel on ``kernel_input`` (built by :func:`sim.montecarlo.kernel_args`);
+    the outputs and advanced random states are copied back into its host arrays."""
+    launch(_kernel(), kernel_input, kernel_input.a.X.shape[0], THREADS_PER_BLOCK)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim import _kernels as K
-from sim._streams import path_states, seeded_states
+from sim._streams import path_states, sampler_args, seeded_states
 from sim._validate import check_choice, check_int, check_positive, check_seed, real_array
 from sim.ensembles import Ensemble, check_ensemble
 from sim.estimates import Fit, growth_fit, lyapunov_fit, moment_summaries
-from sim.sampling import SCHEME_CODES, Sampling, as_sampling
+from sim.sampling import Sampling, as_sampling
 
 BACKENDS = ("cpu", "cuda")
 METHODS = ("auto", "path", "grouped")
@@ -199,27 +199,22 @@ def _x0_array(x0, d: int, paths: int):
     return np.ascontiguousarray(arr), False
 
 
-def kernel_args(ens: Ensemble, cfg: SimulationConfig, x0=None) -> K.PathArgs:
-    """The :data:`sim._kernels.PathArgs` of one run: the unit-scale ensemble
-    (``ens.unit``, learning rate ``eta * ens.scale``), random streams and work arrays."""
+def kernel_args(ens: Ensemble, cfg: SimulationConfig, x0=None) -> K.Run:
+    """What the kernels of one run take (:data:`sim._kernels.Run`): the
+    :data:`~sim._kernels.PathArgs` (learning rate ``eta * ens.scale``, random streams, work
+    arrays), the unit-scale ensemble ``ens.unit`` and the sampler."""
     unit = ens.unit
     d, n, P = ens.d, ens.n, cfg.paths
     smp = cfg.sampling
     x0_arr, random_x0 = _x0_array(x0, d, P)
-    dummy = np.zeros((1, 1, 1))
-    return K.PathArgs(
-        Hs=unit.Hs if unit.Hs is not None else dummy,
-        G=unit.columns if unit.G is not None else dummy,
-        Hbar=np.ascontiguousarray(unit.H), dense=unit.G is None,
-        scheme=SCHEME_CODES[smp.scheme], n=n, B=smp.B,
-        prob=float(smp.p) if smp.p is not None else 0.0, drop_last=smp.drop_last,
+    return K.Run(K.PathArgs(
         eta=cfg.eta * ens.scale, steps=cfg.steps, record_every=cfg.record_every,
         x0=x0_arr, random_x0=random_x0, states=path_states(cfg.seed, P),
         X=np.empty((P, d)), Y=np.empty((P, d)), IDX=np.zeros((P, smp.B), dtype=np.int64),
         PERM=np.zeros((P, n if smp.scheme == "reshuffle" else 1), dtype=np.int64),
         POS=np.zeros(P, dtype=np.int64), out_log=np.empty((P, cfg.steps // cfg.record_every + 1)),
         diverged_at=np.empty(P, dtype=np.int64), log_bound=float(np.log(cfg.divergence_bound)),
-    )
+    ), K.ensemble_args(unit), sampler_args(smp, n))
 
 
 def _method(ens: Ensemble, cfg: SimulationConfig) -> str:
@@ -228,12 +223,12 @@ def _method(ens: Ensemble, cfg: SimulationConfig) -> str:
     return cfg.method
 
 
-def _run_cpu(ens: Ensemble, cfg: SimulationConfig, args: K.PathArgs, parallel: bool = True):
+def _run_cpu(ens: Ensemble, cfg: SimulationConfig, run: K.Run, parallel: bool = True):
     if _method(ens, cfg) == "path":
-        (K.simulate_paths_parallel if parallel else K.simulate_paths_serial)(args)
+        (K.simulate_paths_parallel if parallel else K.simulate_paths_serial)(*run)
         return
-    P, width = args.IDX.shape
-    K.simulate_grouped(args, K.GroupedWork(
+    P, width = run.a.IDX.shape
+    K.simulate_grouped(*run, K.GroupedWork(
         CNT=np.zeros(P, dtype=np.int64), SLOT=np.zeros((P, width), dtype=np.int64),
         ROWS=np.zeros(P * width, dtype=np.int64), OFF=np.zeros(ens.n + 2, dtype=np.int64),
         Z=np.empty((P * width, ens.d))))
@@ -298,13 +293,14 @@ def simulate(ens: Ensemble, eta=None, sampling=None, steps: int | None = None,
     cfg.sampling.check(ens.n)
     if cfg.method == "grouped" and ens.has_factors:
         raise ValueError("method='grouped' needs a dense ensemble (factors use 'path')")
-    args = kernel_args(ens, cfg, x0)
+    run = kernel_args(ens, cfg, x0)
+    args = run.a
     if cfg.backend == "cpu":
-        _run_cpu(ens, cfg, args, parallel)
+        _run_cpu(ens, cfg, run, parallel)
     else:
         from sim import cuda as cuda_backend
 
-        cuda_backend.run(args)
+        cuda_backend.run(run)
     t = np.arange(0, cfg.steps + 1, cfg.record_every)
     L = args.out_log
     summary, w, c = moment_summaries(L)
@@ -548,21 +544,22 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
         smp = Sampling(scheme="mixture", p=0.0)
     cfg = SimulationConfig(eta=eta, sampling=smp, steps=every, paths=P, seed=0,
                            record_every=every)
-    args = kernel_args(ens, cfg, x0)._replace(states=states)
+    run = kernel_args(ens, cfg, x0)
+    run = run._replace(a=run.a._replace(states=states))
     out = np.full(P, -1, dtype=np.int64)
     logn, q = np.zeros(P), np.empty(P)
     bound = np.log(q0) + np.log(factor)
     for k in range(steps // every):
-        _run_cpu(ens, cfg, args)
-        logn += args.out_log[:, -1]
-        X = args.X
+        _run_cpu(ens, cfg, run)
+        logn += run.a.out_log[:, -1]
+        X = run.a.X
         K.quadratic_forms(X, Q, q)
         with np.errstate(divide="ignore"):
             log_q = 2 * logn + np.log(q)
         out[(out < 0) & (log_q > bound)] = (k + 1) * every
         if k == 0:
-            args = args._replace(x0=np.empty_like(X))
-        args.x0[:] = X  # continue from the unit directions (log-norms kept in logn)
+            run = run._replace(a=run.a._replace(x0=np.empty_like(X)))
+        run.a.x0[:] = X  # continue from the unit directions (log-norms kept in logn)
     return out
 
 

@@ -63,7 +63,7 @@ def _kernel_signature(factors: bool):
     ens = sim.wishart(6, 3, 2, seed=0, factors=factors)
     cfg = SimulationConfig(eta=0.1, sampling=sim.Sampling(2, "reshuffle"), steps=10, paths=8,
                            seed=0, backend="cuda")
-    return (numba.typeof(kernel_args(ens, cfg)),)
+    return tuple(numba.typeof(x) for x in kernel_args(ens, cfg))
 
 
 def _train_signature(activation: str):
@@ -76,8 +76,8 @@ def _train_signature(activation: str):
     seen = {}
     original = NK.train_models_serial
 
-    def capture(args):
-        seen["args"] = args
+    def capture(args, sampler):
+        seen["args"] = (args, sampler)
 
     NK.train_models_serial = capture
     try:
@@ -86,7 +86,7 @@ def _train_signature(activation: str):
                    sim.Sampling(2, "reshuffle"), 2, 0, parallel=False)
     finally:
         NK.train_models_serial = original
-    return (numba.typeof(seen["args"]),)
+    return tuple(numba.typeof(x) for x in seen["args"])
 
 
 def _ptxas():
@@ -99,9 +99,10 @@ def _kernel_and_signature(which: str):
     if which == "clone":
         from sim.cloning import clone_args
 
-        a, _ = clone_args(sim.wishart(5, 3, 2, seed=0), 0.3, sim.Sampling(2, "reshuffle"), 2.0,
-                          16, 0)
-        return sim_cuda.clone_steps_cuda, (numba.typeof(a),), "clone_steps_cuda"
+        run, _ = clone_args(sim.wishart(5, 3, 2, seed=0), 0.3, sim.Sampling(2, "reshuffle"),
+                            2.0, 16, 0)
+        return sim_cuda.clone_steps_cuda, tuple(numba.typeof(x) for x in run), \
+            "clone_steps_cuda"
     if which.startswith("paths"):
         return sim_cuda.simulate_paths_cuda, _kernel_signature(which.endswith("factors")), \
             "simulate_paths_cuda"
@@ -170,20 +171,29 @@ def test_no_device_is_a_clear_error():
 
 
 def test_one_kernel_interface():
-    """Every kernel takes the one PathArgs record: kernel_args fills every field by
-    name (no field left None), every field is read by the kernels' code, and the CPU
-    path kernel, the grouped kernel and the CUDA kernel take that record."""
+    """Every simulation kernel takes the same input, ``kernel(*kernel_args(...))``: the
+    serial and parallel path kernels and the grouped kernel run one and the same
+    :data:`sim._kernels.Run` (the run state, the ensemble, the sampler) to the same
+    log-norms (bitwise for the two compilations of the path kernel, to round-off for
+    the grouped kernel's different summation order), and the CUDA kernel body has that
+    signature too."""
     import inspect
+
+    import numpy as np
 
     from sim import _kernels as K
 
     ens = sim.wishart(5, 3, 2, seed=0)
-    args = kernel_args(ens, SimulationConfig(eta=0.1, sampling=2, steps=4, paths=3, seed=0))
-    assert isinstance(args, K.PathArgs)
-    assert all(getattr(args, f) is not None for f in K.PathArgs._fields)
-    source = inspect.getsource(K)
-    unread = [f for f in K.PathArgs._fields if f"a.{f}" not in source]
-    assert not unread, f"PathArgs fields no kernel reads: {unread}"
-    assert list(inspect.signature(K.run_path.py_func).parameters) == ["p", "a"]
-    assert list(inspect.signature(K.simulate_grouped.py_func).parameters) == ["a", "w"]
-    assert list(inspect.signature(sim_cuda.simulate_paths_cuda).parameters) == ["a"]
+    cfg = SimulationConfig(eta=0.3, sampling=2, steps=40, paths=6, seed=3)
+    runs = [kernel_args(ens, cfg) for _ in range(3)]
+    assert all(isinstance(r.a, K.PathArgs) and isinstance(r.e, K.EnsembleArgs) for r in runs)
+    K.simulate_paths_serial(*runs[0])
+    K.simulate_paths_parallel(*runs[1])
+    P, width = runs[2].a.IDX.shape
+    K.simulate_grouped(*runs[2], K.GroupedWork(
+        CNT=np.zeros(P, dtype=np.int64), SLOT=np.zeros((P, width), dtype=np.int64),
+        ROWS=np.zeros(P * width, dtype=np.int64), OFF=np.zeros(ens.n + 2, dtype=np.int64),
+        Z=np.empty((P * width, ens.d))))
+    assert np.array_equal(runs[0].a.out_log, runs[1].a.out_log)
+    np.testing.assert_allclose(runs[2].a.out_log, runs[0].a.out_log, rtol=0, atol=1e-10)
+    assert list(inspect.signature(sim_cuda.simulate_paths_cuda).parameters) == ["a", "e", "s"]

@@ -132,7 +132,7 @@ def test_init_schemes():
     (lambda: MLP((3, 2)).hvp(np.zeros(8), np.zeros((2, 3)), np.zeros((2, 2)), np.zeros(8),
                              kind="fisher"), ValueError, "^kind"),
     (lambda: MLP((3, 2)).init(-1), ValueError, "^seed"),
-    (lambda: MLP((3, 2)).init(0, scheme="xavier"), ValueError, "^scheme"),
+    (lambda: MLP((3, 2)).init(0, init="xavier"), ValueError, "^init"),
     (lambda: MLP((3, 2)).flatten([(np.zeros((2, 3)), np.zeros(3))]), ValueError, "^layer 0"),
 ])
 def test_bad_input(make, err, match):

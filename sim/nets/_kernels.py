@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from sim._kernels import FASTMATH, FULL_BATCH, sample_batch
+from sim._streams import SamplerArgs
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
@@ -41,16 +42,12 @@ TrainArgs = namedtuple("TrainArgs", [
     "X",            # (n, in) inputs
     "Y",            # (n, K) targets
     "labels",       # (n,) int64 class labels for the accuracy (-1: none)
-    "scheme",       # (M,) int64 scheme codes
-    "n",            # int
-    "B",            # (M,) int64 batch sizes
-    "prob",         # (M,) float mixture probabilities
-    "drop_last",    # (M,) bool
-    "eta",          # (M,) float learning rates
+    "eta",          # (M,) float learning rates (after the warm-up)
+    "warmup",       # int: the learning rate grows linearly over the first warmup steps
     "momentum",     # (M,) float heavy-ball momentum (PyTorch's convention)
     "steps",        # int
     "record_every",  # int
-    "loss_tol",     # float: stop once the full loss is <= loss_tol (-1: never)
+    "loss_tol",     # float: stop once the full loss is <= loss_tol (-inf: never)
     "loss_bound",   # float: the run diverged when the full loss exceeds it (or is NaN)
     "states",       # (M, 2) uint64 random streams
     "IDX",          # (M, Bmax) work: batch indices
@@ -62,8 +59,11 @@ TrainArgs = namedtuple("TrainArgs", [
     "acc_curve",    # (M, R) output: training accuracy at recorded steps
     "steps_run",    # (M,) output
     "status",       # (M,) output: RUNNING (ran out of steps), CONVERGED or DIVERGED
+    "save_every",   # int: parameters are saved every save_every steps (0: never)
+    "saved",        # (M, C, p) output: parameters at steps 0, save_every, ... (NaN after stop)
 ])
-"""Arguments of every training kernel (CPU and CUDA)."""
+"""State of every training kernel (CPU and CUDA); the kernels take ``(a, s)`` with the
+:data:`sim._streams.SamplerArgs` ``s`` holding one entry per model (``n`` shared)."""
 
 
 @njit(cache=True, fastmath=FASTMATH, _nrt=False)
@@ -165,12 +165,13 @@ def full_loss(theta, acts, a):
     """Training loss and accuracy of parameters ``theta`` on all ``n`` samples."""
     total = 0.0
     hits = 0
-    for i in range(a.n):
+    n = a.X.shape[0]
+    for i in range(n):
         forward_sample(theta, acts, a.X, i, a.widths, a.woff, a.boff, a.aoff, a.relu)
         li, hit = sample_loss(acts, a, i)
         total += li
         hits += hit
-    return total / a.n, hits / a.n
+    return total / n, hits / n
 
 
 @njit(cache=True, _nrt=False)
@@ -187,9 +188,28 @@ def record(m, theta, acts, a, t):
     return RUNNING
 
 
+@njit(cache=True, _nrt=False)
+def warmup_factor(t, warmup):
+    """The learning rate of step ``t`` (``1, 2, ...``) is ``eta`` times this: a linear
+    warm-up ``min(1, t / warmup)`` (1 without warm-up)."""
+    if warmup > 0 and t < warmup:
+        return t / warmup
+    return 1.0
+
+
+@njit(cache=True, _nrt=False)
+def save(m, theta, a, t):
+    """Copy model ``m``'s parameters into ``a.saved`` at the saving steps."""
+    if a.save_every > 0 and t % a.save_every == 0:
+        row = t // a.save_every
+        for j in range(theta.shape[0]):
+            a.saved[m, row, j] = theta[j]
+
+
 @njit(cache=True, fastmath=FASTMATH, _nrt=False)
-def train_model(m, a):
-    """Train model ``m`` for up to ``a.steps`` steps (shared by CPU and CUDA)."""
+def train_model(m, a, s):
+    """Train model ``m`` for up to ``a.steps`` steps with the per-model sampler arrays
+    ``s`` (shared by CPU and CUDA)."""
     p = a.theta.shape[1]
     theta = a.theta[m]
     vel = a.vel[m]
@@ -199,24 +219,29 @@ def train_model(m, a):
     nxt = a.delta[m, 1]
     idx = a.IDX[m]
     perm = a.PERM[m]
+    smp = SamplerArgs(s.scheme[m], s.n, s.B[m], s.prob[m], s.drop_last[m])
+    n = s.n
     for j in range(perm.shape[0]):
         perm[j] = j
-    a.POS[m] = a.n  # forces a shuffle before the first reshuffling batch
+    a.POS[m] = n  # forces a shuffle before the first reshuffling batch
     for r in range(a.loss_curve.shape[1]):
         a.loss_curve[m, r] = np.nan
         a.acc_curve[m, r] = np.nan
+    for r in range(a.saved.shape[1]):
+        for j in range(a.saved.shape[2]):
+            a.saved[m, r, j] = np.nan
+    save(m, theta, a, 0)
     status = record(m, theta, acts, a, 0)
     t = 0
     while status == RUNNING and t < a.steps:
         t += 1
-        count = sample_batch(a.states, m, a.scheme[m], a.n, a.B[m], a.prob[m], a.drop_last[m],
-                             idx, perm, a.POS)
+        count = sample_batch(a.states, m, smp, idx, perm, a.POS)
         for j in range(p):
             grad[j] = 0.0
         if count == FULL_BATCH:
-            for i in range(a.n):
+            for i in range(n):
                 forward_sample(theta, acts, a.X, i, a.widths, a.woff, a.boff, a.aoff, a.relu)
-                backward_sample(theta, grad, acts, cur, nxt, a.Y, i, 1.0 / a.n, a.widths, a.woff,
+                backward_sample(theta, grad, acts, cur, nxt, a.Y, i, 1.0 / n, a.widths, a.woff,
                                 a.boff, a.aoff, a.relu, a.c)
         else:
             for b in range(count):
@@ -224,11 +249,12 @@ def train_model(m, a):
                 backward_sample(theta, grad, acts, cur, nxt, a.Y, idx[b], 1.0 / count, a.widths,
                                 a.woff, a.boff, a.aoff, a.relu, a.c)
         mu = a.momentum[m]
-        lr = a.eta[m]
+        lr = a.eta[m] * warmup_factor(t, a.warmup)
         for j in range(p):
             v = mu * vel[j] + grad[j]
             vel[j] = v
             theta[j] -= lr * v
+        save(m, theta, a, t)
         if t % a.record_every == 0 or t == a.steps:
             status = record(m, theta, acts, a, t)
     a.steps_run[m] = t
@@ -236,18 +262,19 @@ def train_model(m, a):
 
 
 @njit(cache=True)
-def draw_batches(states, scheme, n, B, prob, drop_last, IDX, CNT):
+def draw_batches(states, s, IDX, CNT):
     """Fill ``IDX[t, :CNT[t]]`` with the batches of steps ``1..len(CNT)`` from stream
-    0 of ``states``: the draws :func:`train_model` makes (``CNT[t] = -1``: all ``n``)."""
-    perm = np.arange(n)
-    pos = np.full(1, n)
+    0 of ``states`` and the :data:`SamplerArgs` ``s``: the draws :func:`train_model`
+    makes (``CNT[t] = FULL_BATCH``: all ``n``)."""
+    perm = np.arange(s.n)
+    pos = np.full(1, s.n)
     for t in range(CNT.shape[0]):
-        CNT[t] = sample_batch(states, 0, scheme, n, B, prob, drop_last, IDX[t], perm, pos)
+        CNT[t] = sample_batch(states, 0, s, IDX[t], perm, pos)
 
 
-def _models_loop(a):
+def _models_loop(a, s):
     for m in prange(a.theta.shape[0]):
-        train_model(m, a)
+        train_model(m, a, s)
 
 
 train_models_parallel = njit(parallel=True, cache=True)(_models_loop)

@@ -21,11 +21,12 @@ except ImportError:  # pragma: no cover - depends on the installation
 THREADS_PER_BLOCK = 64
 
 
-def train_models_cuda(a):
-    """CUDA kernel body: thread ``m`` trains model ``m`` of the :data:`TrainArgs` ``a``."""
+def train_models_cuda(a, s):
+    """CUDA kernel body: thread ``m`` trains model ``m`` of the :data:`TrainArgs` ``a`` with
+    the per-model sampler ``s``."""
     m = cuda.grid(1)
     if m < a.theta.shape[0]:
-        train_model(m, a)
+        train_model(m, a, s)
 
 
 @cache
@@ -35,6 +36,7 @@ def _kernel():
     return cuda.jit(train_models_cuda)
 
 
-def run(args: TrainArgs) -> None:
-    """Train every model of ``args`` on the GPU; outputs come back into its arrays."""
-    launch(_kernel(), args, args.theta.shape[0], THREADS_PER_BLOCK)
+def run(args: TrainArgs, s) -> None:
+    """Train every model of ``args`` (sampler ``s``) on the GPU; outputs come back into
+    its arrays."""
+    launch(_kernel(), (args, s), args.theta.shape[0], THREADS_PER_BLOCK)

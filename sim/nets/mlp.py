@@ -129,13 +129,13 @@ class MLP:
             parts += [W.ravel(), b]
         return np.concatenate(parts)
 
-    def init(self, seed: int, scheme: str = "torch", scale: float = 1.0) -> np.ndarray:
+    def init(self, seed: int, init: str = "torch", scale: float = 1.0) -> np.ndarray:
         """Random parameters.
 
         Parameters
         ----------
         seed : int
-        scheme : {"torch", "kaiming"}
+        init : {"torch", "kaiming"}
             ``"torch"``: PyTorch's default ``nn.Linear`` initialisation,
             ``W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; ``"kaiming"``: Kaiming normal,
             ``W ~ N(0, 2/fan_in)``, ``b = 0``.
@@ -144,11 +144,11 @@ class MLP:
             literature).
         """
         rng = np.random.default_rng(check_seed(seed))
-        check_choice(scheme, "scheme", INITS)
+        check_choice(init, "init", INITS)
         scale = check_real(scale, "scale")
         layers = []
         for o, i in self.shapes:
-            if scheme == "torch":
+            if init == "torch":
                 bound = 1.0 / np.sqrt(i)
                 layers.append((rng.uniform(-bound, bound, (o, i)), rng.uniform(-bound, bound, o)))
             else:
