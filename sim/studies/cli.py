@@ -6,16 +6,29 @@ rules, so a bad value is an ``argparse`` usage error naming the option (exit cod
 never a traceback or a silent default. Every study also takes ``--out``, ``--quick``
 or ``--full`` (presets), ``--executor``, ``--workers``, ``--scheduler`` and
 ``--quiet``; ``--seed`` is a field of every study config.
+
+The studies of the package (:data:`STUDIES`) run as ``python -m sim.studies NAME``
+(:func:`main_named`), with the command line of ``scripts/NAME.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
+import importlib.util
+import sys
+import textwrap
 from dataclasses import MISSING
 from pathlib import Path
 
 from sim.studies.config import check_scalar, preset, spec
 from sim.studies.core import EXECUTORS, Study, run
+
+STUDIES = ("toy_example", "diagram", "monte_carlo", "moment_spectrum", "nn_sharpness",
+           "nn_diagram", "nn_correlation", "nn_escape", "nn_edge", "nn_stay", "bench_linear",
+           "bench_mlp")
+"""The studies of the package: the module ``sim.studies.<name>`` defines ``STUDY``."""
 
 
 def _converter(name: str, typ: type, meta: dict):
@@ -51,15 +64,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def parser(study: Study, description: str | None = None) -> argparse.ArgumentParser:
+def parser(study: Study, description: str | None = None,
+           prog: str | None = None) -> argparse.ArgumentParser:
     """The ``argparse`` parser of ``study`` (every option defaults to "not given")."""
-    return config_parser(study.name, study.config, description)
+    return config_parser(study.name, study.config, description, prog)
 
 
-def config_parser(name: str, config: type, description: str | None = None):
+def config_parser(name: str, config: type, description: str | None = None,
+                  prog: str | None = None):
     """The parser of any config record declared with :func:`sim.studies.option`, plus the
-    run options every study takes."""
-    ap = argparse.ArgumentParser(prog=f"{name}.py", description=description,
+    run options every study takes; ``prog`` defaults to ``<name>.py``."""
+    ap = argparse.ArgumentParser(prog=prog or f"{name}.py", description=description,
                                  argument_default=argparse.SUPPRESS)
     group = ap.add_argument_group("study options (part of the config and its hash)")
     for name, typ, elem, meta, default in spec(config):
@@ -99,15 +114,15 @@ def config_parser(name: str, config: type, description: str | None = None):
     return ap
 
 
-def parse(study: Study, argv=None, description: str | None = None):
+def parse(study: Study, argv=None, description: str | None = None, prog: str | None = None):
     """``(config, run options)`` from the command line; exits with code 2 on a bad value."""
-    return parse_config(study.name, study.config, argv, description, study.serial_only)
+    return parse_config(study.name, study.config, argv, description, study.serial_only, prog)
 
 
 def parse_config(name: str, config: type, argv=None, description: str | None = None,
-                 serial_only: bool = False):
+                 serial_only: bool = False, prog: str | None = None):
     """``(config record, run options)`` of any config type (see :func:`config_parser`)."""
-    ap = config_parser(name, config, description)
+    ap = config_parser(name, config, description, prog)
     ns = vars(ap.parse_args(argv))
     options = {k: ns.pop(k) for k in ("out", "executor", "workers", "scheduler", "quiet")}
     chosen = ns.pop("preset", None)
@@ -121,13 +136,48 @@ def parse_config(name: str, config: type, argv=None, description: str | None = N
     return record, options
 
 
-def main(study: Study, argv=None, description: str | None = None) -> Path:
+def main(study: Study, argv=None, description: str | None = None,
+         prog: str | None = None) -> Path:
     """Parse the command line, run the study, print the results folder."""
-    config, options = parse(study, argv, description)
+    config, options = parse(study, argv, description, prog)
     folder = run(study, config, **options)
     if not options["quiet"]:
         print(f"wrote {folder}")
     return folder
 
 
-__all__ = ["parser", "parse", "main", "config_parser", "parse_config"]
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def _summary_line(name: str) -> str:
+    """The first paragraph of ``sim.studies.<name>``'s docstring, read without importing
+    it (a study may import the networks and their kernels)."""
+    path = importlib.util.find_spec(f"sim.studies.{name}").origin
+    return _first_paragraph(ast.get_docstring(ast.parse(Path(path).read_text())))
+
+
+def main_named(argv=None) -> Path:
+    """``python -m sim.studies NAME [options]``: run the package study ``NAME`` with its
+    command line (``python -m sim.studies NAME --help``); ``python -m sim.studies --help``
+    lists the studies."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    width = max(map(len, STUDIES)) + 2
+    listing = "\n".join(textwrap.fill(_summary_line(name), 96, initial_indent=
+                                      f"  {name:<{width}}", subsequent_indent=" " * (width + 2))
+                        for name in STUDIES)
+    ap = argparse.ArgumentParser(prog="python -m sim.studies",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description="Run a study of the package, as scripts/NAME.py "
+                                             "does.", epilog=f"studies:\n{listing}")
+    ap.add_argument("name", metavar="NAME", choices=STUDIES, help="the study (below)")
+    ap.add_argument("options", nargs="*", default=[], metavar="OPTIONS",
+                    help="its options (python -m sim.studies NAME --help)")
+    name = ap.parse_args(argv[:1]).name
+    module = importlib.import_module(f"sim.studies.{name}")
+    return main(module.STUDY, argv[1:], description=_first_paragraph(module.__doc__),
+                prog=f"python -m sim.studies {name}")
+
+
+__all__ = ["parser", "parse", "main", "config_parser", "parse_config", "main_named",
+           "STUDIES"]
