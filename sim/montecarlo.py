@@ -21,7 +21,7 @@ from sim.estimates import Fit, growth_fit, lyapunov_fit, moment_summaries
 from sim.sampling import Sampling, as_sampling
 
 BACKENDS = ("cpu", "cuda")
-METHODS = ("auto", "path", "grouped")
+SIMULATION_METHODS = ("auto", "path", "grouped")
 GROUPED_MIN_D = 40
 """``method="auto"`` runs the grouped kernel for dense ensembles from this dimension on
 (measured, 2 cores: path/grouped 315/650 ns per path-step at ``d = 20``, 676/853 at
@@ -83,7 +83,7 @@ class SimulationConfig:
         set_("fit_from", self.steps // 2 if self.fit_from is None
              else check_int(self.fit_from, "fit_from", 0, self.steps))
         check_choice(self.backend, "backend", BACKENDS)
-        check_choice(self.method, "method", METHODS)
+        check_choice(self.method, "method", SIMULATION_METHODS)
         set_("divergence_bound", check_positive(self.divergence_bound, "divergence_bound"))
 
 
@@ -565,4 +565,4 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
 
 __all__ = ["simulate", "exit_steps", "almost_sure_threshold", "AlmostSureThreshold",
            "SimulationResult", "SimulationConfig", "lyapunov_exponent",
-           "LyapunovEstimate", "kernel_args", "BACKENDS", "METHODS"]
+           "LyapunovEstimate", "kernel_args", "BACKENDS", "SIMULATION_METHODS"]

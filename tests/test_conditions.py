@@ -89,9 +89,17 @@ def test_toy_threshold():
 
 
 def test_broadcasting():
-    """Arrays broadcast like NumPy."""
-    out = max_stable_lr(np.array([[1.0], [2.0]]), np.array([0.0, 1.0, 2.0]), 10, 1)
+    """Arrays broadcast like NumPy, and every entry is the scalar call's value (1e-14)."""
+    a_arr, s_arr = np.array([[1.0], [2.0]]), np.array([0.0, 1.0, 2.0])
+    out = max_stable_lr(a_arr, s_arr, 10, np.array([[1], [3]]))
     assert out.shape == (2, 3)
+    for i, j in np.ndindex(out.shape):
+        B = (1, 3)[i]
+        want = max_stable_lr(float(a_arr[i, 0]), float(s_arr[j]), 10, B)
+        assert out[i, j] == pytest.approx(float(want), rel=1e-14)
+        g = (10 - B) / (B * 9)
+        assert out[i, j] == pytest.approx(2 * a_arr[i, 0] / (a_arr[i, 0] ** 2 + g * s_arr[j] ** 2),
+                                          rel=1e-12)
 
 
 def test_1d_conditions_derived():

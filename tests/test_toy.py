@@ -55,6 +55,17 @@ def test_linearisation_matches_the_ensemble():
     assert sim.spectral_radius(ens, REF.eta_mean_square, 1).rho == pytest.approx(1.0, rel=1e-12)
 
 
+def test_toy_ensembles_are_the_toys_curvatures():
+    """``sim.toy()`` types the toy's curvatures a second time (the engine cannot import
+    the toy): they are the second derivatives of ``f_1, f_2`` at ``x = 0`` and ``x = 1``
+    (central differences, 1e-6 relative)."""
+    h = 1e-4
+    for x, ens in zip((0.0, 1.0), sim.toy(), strict=True):
+        curv = (toy.loss_terms(np.array(x + h)) - 2 * toy.loss_terms(np.array(x))
+                + toy.loss_terms(np.array(x - h))) / h**2
+        np.testing.assert_allclose(ens.Hs[:, 0, 0], curv, rtol=1e-6)
+
+
 def test_thresholds_have_one_root_in_bracket():
     """Each threshold function changes sign exactly once on the bracket (0.3, 1.5)."""
     grid = np.linspace(0.3, 1.5, 20001)

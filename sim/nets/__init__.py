@@ -15,8 +15,9 @@ The wing depends on the engine (:mod:`sim.ensembles`, :mod:`sim.sampling`,
 
 from sim.nets.curvature import Curvature, curvature, to_ensemble
 from sim.nets.mlp import MLP
+from sim.nets.model import Model, check_model
 from sim.nets.polish import Polish, polish
 from sim.nets.training import ManyResult, TrainConfig, TrainResult, train, train_many
 
 __all__ = ["MLP", "curvature", "Curvature", "to_ensemble", "train", "train_many",
-           "TrainConfig", "TrainResult", "ManyResult", "polish", "Polish"]
+           "TrainConfig", "TrainResult", "ManyResult", "polish", "Polish", "Model", "check_model"]

@@ -17,14 +17,14 @@ import numpy as np
 from sim._eigen import top_eigenpair
 from sim._validate import check_choice, check_int, check_positive, real_array
 from sim.ensembles import Ensemble
-from sim.nets.mlp import MLP
+from sim.nets.model import Model, check_model
 
 EXPLICIT_MAX = 2**22
 """``method="auto"`` multiplies by explicit Jacobians up to this ``n K p`` (32 MiB);
 above it a product with the stored Jacobians costs more memory traffic than a few
 batched passes through the net."""
 
-METHODS = ("auto", "explicit", "matrix_free")
+CURVATURE_METHODS = ("auto", "explicit", "matrix_free")
 WHICH = ("both", "a", "s")
 
 
@@ -71,7 +71,7 @@ class _Operators:
     ``J`` and two with ``J^T`` per product with ``Sigma``.
     """
 
-    def __init__(self, net: MLP, theta, X, Y, kind: str, method: str):
+    def __init__(self, net: Model, theta, X, Y, kind: str, method: str):
         self.net, self.theta, self.X, self.Y, self.kind = net, theta, X, Y, kind
         self.n, self.c = len(X), net.c
         self.count = 0
@@ -83,23 +83,21 @@ class _Operators:
             self.gram = np.matmul(J, J.transpose(0, 2, 1))  # J_i J_i^T, (n, K, K)
             self.J = J.reshape(-1, J.shape[2])  # (n K, p): products are BLAS calls
         else:
-            self.layers = net.unflatten(theta)
-            _, self.A, self.D1, _ = net._forward(self.layers, X)
+            self.lin = net.linearize(theta, X)
             if kind == "gauss_newton":
-                self.gram = net._ntk_blocks(self.layers, self.A, self.D1)
+                self.gram = self.lin.ntk_blocks()
 
     def _jvp(self, v):
         """``J_i v`` for every sample, ``(n, K)``."""
         if self.J is not None:
             return (self.J @ v).reshape(self.n, -1)
-        dZs, _ = self.net._tangent(self.layers, self.net.unflatten(v), self.A, self.D1)
-        return dZs[-1]
+        return self.lin.jvp(v)
 
     def _vjp(self, U):
         """``sum_i J_i^T U_i``, ``(p,)``."""
         if self.J is not None:
             return self.J.T @ U.ravel()
-        return self.net._backward(self.layers, self.A, self.D1, U)
+        return self.lin.vjp(U)
 
     def H(self, v):
         self.count += 1
@@ -133,7 +131,7 @@ def _top(apply, p: int, tol: float, seed: int):
     return lam, v, float(np.linalg.norm(apply(v) - lam * v))
 
 
-def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e-8, *,
+def curvature(net: Model, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e-8, *,
               method: str = "auto", seed: int = 0, which: str = "both") -> Curvature:
     """Sharpness ``a = lambda_max(H)`` and non-uniformity ``s = sqrt(lambda_max(Sigma))``
     of the loss of ``net`` at ``theta`` on ``(X, Y)``, by Lanczos.
@@ -170,16 +168,17 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
     (``kind="exact"``: ``Sigma`` needs two per-sample Hessian-vector products per
     sample).
     """
+    net = check_model(net)
     check_choice(kind, "kind", ("gauss_newton", "exact"))
-    check_choice(method, "method", METHODS)
+    check_choice(method, "method", CURVATURE_METHODS)
     check_choice(which, "which", WHICH)
     tol = check_positive(tol, "tol")
     seed = check_int(seed, "seed", 0)
-    X = net._X(X)
+    X = net.check_inputs(X)
     if Y is None and kind == "exact":
         raise ValueError("Y is needed for kind='exact' (the residual term)")
-    Y = None if Y is None else net._Y(Y, len(X))
-    theta = net._theta(theta)
+    Y = None if Y is None else net.check_targets(Y, len(X))
+    theta = net.check_theta(theta)
     if method == "auto":
         small = len(X) * net.n_outputs * net.n_params <= EXPLICIT_MAX
         method = "explicit" if small and kind == "gauss_newton" else "matrix_free"
@@ -195,7 +194,7 @@ def curvature(net: MLP, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e
                      loss=np.nan if Y is None else net.loss(theta, X, Y))
 
 
-def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | None = None,
+def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str | None = None,
                 directions=None):
     """The per-sample Hessians ``H_i = c J_i^T J_i`` of ``net`` at ``theta`` as an
     :class:`~sim.Ensemble` with factors ``G_i = sqrt(c) J_i^T`` (``(n, p, K)``).
@@ -225,8 +224,9 @@ def to_ensemble(net: MLP, theta, X, *, reduce: bool | None = None, name: str | N
     Ensemble, or (Ensemble, ndarray (m, d)) with ``directions``
         ``d`` is the ensemble's dimension (``r`` reduced, ``p`` otherwise).
     """
-    theta = net._theta(theta)
-    X = net._X(X)
+    net = check_model(net)
+    theta = net.check_theta(theta)
+    X = net.check_inputs(X)
     n, K, p = len(X), net.n_outputs, net.n_params
     name = name or f"{net!r} at theta, n={n}"
     if reduce is None:

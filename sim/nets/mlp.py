@@ -109,7 +109,7 @@ class MLP:
 
     def unflatten(self, theta) -> list:
         """``[(W_1, b_1), ...]`` as views of ``theta`` (``W_l`` of shape ``(out, in)``)."""
-        theta = self._theta(theta)
+        theta = self.check_theta(theta)
         return [(theta[w:b].reshape(shape), theta[b:e])
                 for (w, b, e), shape in zip(self.offsets, self.shapes, strict=True)]
 
@@ -156,25 +156,26 @@ class MLP:
         return scale * self.flatten(layers)
 
     # ------------------------------------------------------------------ checks
-    def _theta(self, theta) -> np.ndarray:
+    # (part of the model protocol, sim.nets.model.Model: each names the argument)
+    def check_theta(self, theta) -> np.ndarray:
         theta = real_array(theta, "theta", 1)
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
         return theta
 
-    def _X(self, X) -> np.ndarray:
+    def check_inputs(self, X) -> np.ndarray:
         X = real_array(X, "X", 2)
         if X.shape[1] != self.n_inputs:
             raise ValueError(f"X must have {self.n_inputs} columns, got shape {X.shape}")
         return X
 
-    def _Y(self, Y, n: int) -> np.ndarray:
+    def check_targets(self, Y, n: int) -> np.ndarray:
         Y = real_array(Y, "Y", 2)
         if Y.shape != (n, self.n_outputs):
             raise ValueError(f"Y must have shape ({n}, {self.n_outputs}), got {Y.shape}")
         return Y
 
-    def _v(self, v) -> np.ndarray:
+    def check_vector(self, v) -> np.ndarray:
         v = real_array(v, "v", 1)
         if v.shape != (self.n_params,):
             raise ValueError(f"v must have shape ({self.n_params},), got {v.shape}")
@@ -196,12 +197,12 @@ class MLP:
 
     def forward(self, theta, X) -> np.ndarray:
         """Outputs ``f(X; theta)``, shape ``(n, K)``."""
-        Zs, _, _, _ = self._forward(self.unflatten(theta), self._X(X))
+        Zs, _, _, _ = self._forward(self.unflatten(theta), self.check_inputs(X))
         return Zs[-1]
 
     def residuals(self, theta, X, Y) -> np.ndarray:
-        X = self._X(X)
-        return self.forward(theta, X) - self._Y(Y, len(X))
+        X = self.check_inputs(X)
+        return self.forward(theta, X) - self.check_targets(Y, len(X))
 
     def loss(self, theta, X, Y) -> float:
         """``(1/(n K)) sum ||r_i||^2`` (``"mean"``) or ``(1/n) sum 1/2 ||r_i||^2``."""
@@ -221,7 +222,7 @@ class MLP:
     def vjp(self, theta, X, U) -> np.ndarray:
         """``sum_i J_i^T U_i``, shape ``(p,)``, for cotangents ``U`` of shape ``(n, K)``."""
         layers = self.unflatten(theta)
-        X = self._X(X)
+        X = self.check_inputs(X)
         U = real_array(U, "U", 2)
         if U.shape != (len(X), self.n_outputs):
             raise ValueError(f"U must have shape ({len(X)}, {self.n_outputs}), got {U.shape}")
@@ -231,8 +232,8 @@ class MLP:
     def gradient(self, theta, X, Y) -> np.ndarray:
         """Gradient of :meth:`loss`, shape ``(p,)``: ``sum_i J_i^T (c/n) r_i``."""
         layers = self.unflatten(theta)
-        X = self._X(X)
-        Y = self._Y(Y, len(X))
+        X = self.check_inputs(X)
+        Y = self.check_targets(Y, len(X))
         Zs, A, D1, _ = self._forward(layers, X)
         return self._backward(layers, A, D1, (self.c / len(X)) * (Zs[-1] - Y))
 
@@ -251,9 +252,9 @@ class MLP:
     def jvp(self, theta, X, v) -> np.ndarray:
         """``J_i v`` for every sample, shape ``(n, K)`` (one forward-mode pass)."""
         layers = self.unflatten(theta)
-        X = self._X(X)
+        X = self.check_inputs(X)
         _, A, D1, _ = self._forward(layers, X)
-        dZs, _ = self._tangent(layers, self.unflatten(self._v(v)), A, D1)
+        dZs, _ = self._tangent(layers, self.unflatten(self.check_vector(v)), A, D1)
         return dZs[-1]
 
     def jacobians(self, theta, X) -> np.ndarray:
@@ -264,7 +265,7 @@ class MLP:
         Reverse mode with the ``K`` output seeds at once; memory ``O(n K p)``.
         """
         layers = self.unflatten(theta)
-        X = self._X(X)
+        X = self.check_inputs(X)
         n, K = len(X), self.n_outputs
         _, A, D1, _ = self._forward(layers, X)
         J = np.empty((n, K, self.n_params))
@@ -297,7 +298,7 @@ class MLP:
         giving the ``+ 1``: ``O(n K sum_l w_l w_{l-1})`` time, ``O(n K max w_l)`` memory.
         """
         layers = self.unflatten(theta)
-        _, A, D1, _ = self._forward(layers, self._X(X))
+        _, A, D1, _ = self._forward(layers, self.check_inputs(X))
         return self._ntk_blocks(layers, A, D1)
 
     def ntk(self, theta, X) -> np.ndarray:
@@ -313,7 +314,7 @@ class MLP:
         ``O((n K)^2 sum_l w_l)`` instead of ``O((n K)^2 p)`` for ``J J^T``.
         """
         layers = self.unflatten(theta)
-        X = self._X(X)
+        X = self.check_inputs(X)
         _, A, D1, _ = self._forward(layers, X)
         n, K = len(X), self.n_outputs
         out = np.zeros((n, K, n, K))
@@ -343,9 +344,9 @@ class MLP:
         """
         check_choice(kind, "kind", ("exact", "gauss_newton"))
         layers = self.unflatten(theta)
-        X = self._X(X)
-        Y = self._Y(Y, len(X))
-        dlayers = self.unflatten(self._v(v))
+        X = self.check_inputs(X)
+        Y = self.check_targets(Y, len(X))
+        dlayers = self.unflatten(self.check_vector(v))
         scale = self.c / len(X)
         Zs, A, D1, D2 = self._forward(layers, X)
         dZs, dA = self._tangent(layers, dlayers, A, D1)
@@ -362,6 +363,13 @@ class MLP:
                 G, dG = gA * D1[k - 1], dgA * D1[k - 1] + gA * D2[k - 1] * dZs[k - 1]
         return np.concatenate([x for gW, gb in out for x in (gW.ravel(), gb)])
 
+    def linearize(self, theta, X) -> Linearization:
+        """The linearization of the outputs at ``theta`` on ``X``: one forward pass, then
+        any number of ``J v``, ``J^T U`` and the per-sample ``J_i J_i^T``."""
+        layers = self.unflatten(theta)
+        _, A, D1, _ = self._forward(layers, self.check_inputs(X))
+        return Linearization(self, layers, A, D1)
+
     def predict(self, theta, X) -> np.ndarray:
         """Class predictions ``argmax_k f_k(x_i)``."""
         return np.argmax(self.forward(theta, X), axis=1)
@@ -375,4 +383,25 @@ class MLP:
         return float(np.mean(self.predict(theta, X) == labels))
 
 
-__all__ = ["MLP", "ACTIVATIONS", "LOSSES", "INITS"]
+class Linearization:
+    """``f(X; theta + v) ~ f(X; theta) + J v`` of an :class:`MLP`, with the forward pass
+    at ``theta`` made once (:meth:`MLP.linearize`)."""
+
+    def __init__(self, net: MLP, layers, A, D1):
+        self.net, self._layers, self._A, self._D1 = net, layers, A, D1
+
+    def jvp(self, v) -> np.ndarray:
+        """``J_i v`` for every sample, ``(n, K)`` (one forward-mode pass)."""
+        dZs, _ = self.net._tangent(self._layers, self.net.unflatten(v), self._A, self._D1)
+        return dZs[-1]
+
+    def vjp(self, U) -> np.ndarray:
+        """``sum_i J_i^T U_i``, ``(p,)`` (one reverse pass)."""
+        return self.net._backward(self._layers, self._A, self._D1, U)
+
+    def ntk_blocks(self) -> np.ndarray:
+        """``J_i J_i^T``, ``(n, K, K)``."""
+        return self.net._ntk_blocks(self._layers, self._A, self._D1)
+
+
+__all__ = ["MLP", "Linearization", "ACTIVATIONS", "LOSSES", "INITS"]

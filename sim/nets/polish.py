@@ -24,7 +24,7 @@ import numpy as np
 
 from sim._validate import check_choice, check_int, check_positive
 from sim.ensembles import RANGE_RTOL
-from sim.nets.mlp import MLP
+from sim.nets.model import Model, check_model
 
 STATUSES = ("converged", "not_interpolating", "stalled", "diverged", "max_iter")
 SOLVERS = ("auto", "gram", "cg")
@@ -103,7 +103,7 @@ class Polish:
     solver: str
 
 
-def _eigen(net: MLP, theta, X, cache: dict):
+def _eigen(net: Model, theta, X, cache: dict):
     """Eigenpairs of the NTK Gram matrix at ``theta`` above :data:`RANGE_RTOL` of the
     largest (the numerical range of ``J``), made once per point."""
     if "eig" not in cache:
@@ -113,7 +113,7 @@ def _eigen(net: MLP, theta, X, cache: dict):
     return cache["eig"]
 
 
-def _gram_step(net: MLP, theta, X, r: np.ndarray, mu: float, cache: dict):
+def _gram_step(net: Model, theta, X, r: np.ndarray, mu: float, cache: dict):
     """``-J^T (J J^T + mu I)^+ r`` from the eigendecomposition of the NTK Gram matrix
     (made once per point, reused by the damped retries)."""
     lam, V = _eigen(net, theta, X, cache)
@@ -121,7 +121,7 @@ def _gram_step(net: MLP, theta, X, r: np.ndarray, mu: float, cache: dict):
     return -net.vjp(theta, X, w.reshape(r.shape)), len(lam), float(lam[-1]) if len(lam) else 0.0
 
 
-def _cg_step(net: MLP, theta, X, r: np.ndarray, mu: float, cache: dict):
+def _cg_step(net: Model, theta, X, r: np.ndarray, mu: float, cache: dict):
     """The same step with ``(J J^T + mu I) w = r`` solved by conjugate gradients, one
     ``J^T`` and one ``J`` pass per product (from ``w = 0`` the iterates stay in the
     range of ``J J^T``: the minimum-norm solution of a consistent system)."""
@@ -160,7 +160,7 @@ def _cg_step(net: MLP, theta, X, r: np.ndarray, mu: float, cache: dict):
     return -net.vjp(theta, X, w.reshape(shape)), -1, cache["top"]
 
 
-def _stall(net: MLP, theta, X, r, top: float, cache: dict, loss: float, tol: float,
+def _stall(net: Model, theta, X, r, top: float, cache: dict, loss: float, tol: float,
            why: str, final: bool = True):
     """Status and message of a residual that stopped decreasing: a least-squares point
     (the gradient ``J^T r`` vanishes relative to ``||J|| ||r||``) or, if ``final``,
@@ -199,7 +199,7 @@ def _order(losses: list[float], floor: float) -> float:
     return float(np.log(e[2] / e[1]) / np.log(e[1] / e[0]))
 
 
-def polish(net: MLP, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
+def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
            solver: str = "auto", gram_budget: int = GRAM_BUDGET) -> Polish:
     """Move ``theta`` to a nearby exact zero-loss minimum by Gauss-Newton steps.
 
@@ -233,10 +233,9 @@ def polish(net: MLP, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
     ``gram``: ``O((n K)^2 sum_l w_l + (n K)^3)`` per step; ``cg``: two passes through
     the net per conjugate-gradient iteration, memory ``O(n K + p)``. Deterministic.
     """
-    if not isinstance(net, MLP):
-        raise TypeError(f"net must be a sim.nets.MLP, got {type(net).__name__}")
-    X = net._X(X)
-    Y = net._Y(Y, len(X))
+    net = check_model(net)
+    X = net.check_inputs(X)
+    Y = net.check_targets(Y, len(X))
     check_choice(solver, "solver", SOLVERS)
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", 0)
@@ -248,7 +247,7 @@ def polish(net: MLP, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
         return Polish(np.array(theta0, dtype=float), nan, nan, nan, 0, False, "diverged",
                       "theta is not finite (a diverged training run): nothing to polish",
                       np.array([nan]), nan, -1, solver)
-    theta0 = net._theta(theta0)
+    theta0 = net.check_theta(theta0)
     nK = len(X) * net.n_outputs
     if solver == "auto":
         solver = "gram" if 8 * nK * nK <= gram_budget else "cg"

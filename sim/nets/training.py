@@ -253,9 +253,9 @@ def train_many(net: MLP, thetas0, X, Y, etas, samplings, steps: int | None = Non
     """
     net = _check_net(net)
     cfg = _config(steps, config, options)
-    X = net._X(X)
+    X = net.check_inputs(X)
     n = len(X)
-    Y = net._Y(Y, n)
+    Y = net.check_targets(Y, n)
     thetas = np.array(thetas0, dtype=np.float64, copy=True)
     if thetas.ndim != 2 or thetas.shape[1] != net.n_params:
         raise ValueError(f"thetas0 must have shape (m, {net.n_params}), got {thetas.shape}")
@@ -392,15 +392,16 @@ def train(net: MLP, theta0, X, Y, eta: float, sampling, steps: int | None = None
     """
     net = _check_net(net)
     cfg = _config(steps, config, options)
-    theta0 = net._theta(theta0)
+    theta0 = net.check_theta(theta0)
     check_choice(method, "method", TRAIN_METHODS)
     if method != "kernel" and cfg.backend == "cpu":
-        X_, smp = net._X(X), as_sampling(sampling)
+        X_, smp = net.check_inputs(X), as_sampling(sampling)
         work = smp.B * net.n_params if smp.scheme != "mixture" else len(X_) * net.n_params
         if method == "blas" or work > BLAS_WORK:
             smp.check(len(X_))
-            return _train_blas(net, theta0, X_, net._Y(Y, len(X_)), check_positive(eta, "eta"),
-                               smp, check_seed(seed), _momentum(momentum), cfg, labels)
+            return _train_blas(net, theta0, X_, net.check_targets(Y, len(X_)),
+                               check_positive(eta, "eta"), smp, check_seed(seed),
+                               _momentum(momentum), cfg, labels)
     return train_many(net, theta0[None, :], X, Y, [eta], [sampling], seeds=[seed], config=cfg,
                       momentum=[momentum], labels=labels)[0]
 
