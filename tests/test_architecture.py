@@ -109,3 +109,31 @@ def test_layers():
         else:
             assert not any(t.startswith("sim") for t in g[name]), name
             assert "import numba" not in text and "from numba" not in text, name
+
+
+def test_architecture_page_names_real_functions():
+    """Every dotted ``sim.``/``theory.`` name that ``docs/architecture.md`` cites resolves
+    to an object of the package (module, function, class or attribute), and every module
+    of ``sim`` appears on the page."""
+    import importlib
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    names = {n for n in re.findall(r"`((?:sim|theory)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`", text)
+             if not n.endswith(".md")}
+    assert len(names) >= 30
+    for name in sorted(names):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+            break
+        else:
+            raise AssertionError(f"{name} does not resolve")
+    for mod in modules():
+        if mod.startswith("sim.") and mod.count(".") == 1:
+            assert any(n == mod or n.startswith(mod + ".") for n in names), mod
