@@ -113,3 +113,11 @@ def test_psd_tolerance_is_relative():
     h[1, 1] = -1e-9  # -1e-15 relative to lambda_max
     ens = sim.from_hessians(np.stack([h, np.eye(2)]))
     assert ens.n == 2
+
+
+def test_repr_is_one_line():
+    """Printing an ensemble names it and its sizes; it does not dump the arrays."""
+    for ens in (sim.wishart(4, 3, 2, seed=0), sim.wishart(4, 3, 2, seed=0, factors=True)):
+        text = repr(ens)
+        assert text.startswith("Ensemble(") and "\n" not in text and len(text) < 200
+        assert f"n={ens.n}" in text and f"d={ens.d}" in text
