@@ -17,6 +17,7 @@ from pathlib import Path
 import sympy as sp
 
 import theory
+from sim.nonlinear_toy import reference
 from sim.studies import Study, atomic_write, main, option, write_json
 from theory.numeric import max_stable_lr
 
@@ -67,7 +68,7 @@ def report(derived: dict) -> tuple[dict, str]:
             data[section][name] = {"text": text, "latex": tex}
             lines += [f"- **{name}**: `{text}`", "", f"  $${tex}$$", ""]
     toy = float(max_stable_lr(**TOY))
-    closed = TOY["a"] * 2 / (TOY["a"] ** 2 + TOY["s"] ** 2)  # 2a/(a^2 + s^2), gamma = 1
+    closed = reference().eta_mean_square  # 2a/(a^2 + s^2): gamma = 1 at n = 2, B = 1
     data["toy"] = {"input": TOY, "max_stable_lr": toy, "closed_form": closed}
     lines += ["## Toy minimum x = 1 (docs/theory.md, section 5)", "",
               f"- `max_stable_lr(a=2, s=1.8, n=2, B=1)` = {toy:.6f} (closed form "

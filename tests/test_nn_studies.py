@@ -16,6 +16,7 @@ from sim.studies import (
     nn_edge,
     nn_escape,
     nn_sharpness,
+    nn_stay,
     preset,
     read_csv,
     read_summary,
@@ -53,6 +54,17 @@ def test_folders_are_complete(folders):
         for fig in read_summary(folder)["figures"]:
             assert (folder / f"{fig}.png").is_file() and (folder / f"{fig}.pdf").is_file()
     assert (folders["nn_escape"] / "models.npz").is_file()
+
+
+@pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
+def test_nets_output_one_value_per_class(dataset):
+    """The nets of the network studies (whose output width is typed in sim.studies) have
+    one output per class of the data they train on, the width of its one-hot targets."""
+    cfg = preset(nn_escape.Config, None, dataset=dataset, n=20)
+    _, Y, *_ = nw.data_of(cfg)
+    assert nw.net_of(cfg).widths[-1] == Y.shape[1] == nn_escape.problem(cfg)[1].shape[1]
+    stay = preset(nn_stay.Config, None, datasets=(dataset,), n=20)
+    assert nn_stay.net_of(stay, dataset, "tanh").widths[-1] == Y.shape[1]
 
 
 def test_columns(folders):

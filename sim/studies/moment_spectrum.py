@@ -58,7 +58,7 @@ def size(cfg: Config) -> int:
 def task(cfg: Config, index: int, seed: int) -> dict:
     """A spectrum per system; the last task: the toy's thresholds and escape runs."""
     if index == len(systems(cfg)):
-        h = (0.2, 3.8)
+        h = sim.toy()[1].Hs[:, 0, 0]  # curvatures of the sharp minimum x = 1
         th = {"as": almost_sure_threshold(h, 1),
               **{str(k): moment_threshold(h, 1, q=k) for k in (1, 2, 4)}}
         esc = [toy.simulate_toy(e, cfg.runs, 5000, seed + k).escape_probability

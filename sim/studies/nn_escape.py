@@ -59,9 +59,10 @@ net_of = nw.net_of
 @cache
 def problem(cfg: Config):
     """Training inputs with corrupted one-hot targets, clean test data."""
-    X, _, y, X_test, y_test, desc = nw.data_of(cfg)
-    noisy = data.corrupt_labels(y, cfg.corrupt, cfg.seed, K=10)
-    return X, data.one_hot(noisy, 10), noisy, X_test, y_test, desc
+    X, Y, y, X_test, y_test, desc = nw.data_of(cfg)
+    K = Y.shape[1]  # the data set's classes: the one-hot width of its clean targets
+    noisy = data.corrupt_labels(y, cfg.corrupt, cfg.seed, K=K)
+    return X, data.one_hot(noisy, K), noisy, X_test, y_test, desc
 
 
 @cache

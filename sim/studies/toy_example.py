@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import brentq
 
 import sim
 from sim import nonlinear_toy as toy
+from sim.higher import almost_sure_threshold
 from sim.plotting import COLORS, plt, save
 from sim.studies import Study, load, main, option, write_json
-from sim.studies.store import atomic_save
+from sim.studies.store import atomic_savez
 
-SCHEMES = {"SGD B=1": (1, False), "SGD B=2 with replacement": (2, True), "GD": (2, False)}
+B_AND_REPLACE = {"SGD B=1": (1, False), "SGD B=2 with replacement": (2, True), "GD": (2, False)}
+"""``(B, replace)`` of each optimizer run on the toy, by its label (``n = 2``: ``B = 2``
+without replacement is GD)."""
 GRID_QUICK = (0.45, 0.5, 0.526, 0.54, 0.55, 0.5525, 0.555, 0.5575, 0.5595, 0.562, 0.565,
               0.57, 0.58, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.87, 0.9, 0.95)
 GRID_FULL = tuple(float(x) for x in np.round(np.concatenate([
@@ -44,25 +46,22 @@ class Config:
 
 
 def thresholds() -> dict:
-    """Exact thresholds at x = 1 (mean-square: E m^2 = 1; almost-sure: E log|m| = 0),
-    and GD's 2/a at both minima from the linearised ensembles."""
-    out = {}
-    for name, (B, replace) in SCHEMES.items():
-        # Each function changes sign once on (0.3, 1.5) (checked in the tests).
-        out[name] = {
-            "mean_square": brentq(lambda e, B=B, r=replace: toy.mean_square_multiplier(e, B, r)
-                                  - 1, 0.3, 1.5),
-            "almost_sure": brentq(lambda e, B=B, r=replace: toy.lyapunov_at_one(e, B, r),
-                                  0.3, 1.5),
-        }
+    """Exact thresholds at x = 1 from the linearised ensemble: mean-square (``rho(T) = 1``,
+    i.e. ``E m^2 = 1``: :func:`sim.thresholds`) and almost-sure (``E log|m| = 0``:
+    :func:`sim.higher.almost_sure_threshold`), and GD's 2/a at both minima."""
     flat, sharp = sim.toy()
+    out = {}
+    for name, (B, replace) in B_AND_REPLACE.items():
+        sampling = sim.Sampling(B, "with" if replace else "without")
+        out[name] = {"mean_square": sim.thresholds(sharp, sampling).eta_exact,
+                     "almost_sure": almost_sure_threshold(sharp.Hs[:, 0, 0], sampling)}
     out["GD"]["2/a at x=0"] = sim.thresholds(flat, 2).eta_gd
     out["GD"]["2/a at x=1"] = sim.thresholds(sharp, 2).eta_gd
     return out
 
 
 def size(cfg: Config) -> int:
-    return len(SCHEMES) * len(cfg.etas) + 1
+    return len(B_AND_REPLACE) * len(cfg.etas) + 1
 
 
 def task(cfg: Config, index: int, seed: int) -> dict:
@@ -74,12 +73,12 @@ def task(cfg: Config, index: int, seed: int) -> dict:
         gd = toy.simulate_toy(cfg.path_eta, 1, cfg.path_steps, seed, B=2, x0=x0, keep=1)
         return {"paths_sgd": sgd.paths.tolist(), "paths_gd": gd.paths.tolist()}
     k, j = divmod(index, len(cfg.etas))
-    B, replace = list(SCHEMES.values())[k]
+    B, replace = list(B_AND_REPLACE.values())[k]
     res = toy.simulate_toy(cfg.etas[j], cfg.runs, cfg.steps, seed, B=B, replace=replace, x0=x0)
     esc = res.escape_at[res.escape_at > 0]
     qs = np.percentile(esc, [25, 50, 75]) if esc.size else [np.nan] * 3
     frac = res.final_fractions()
-    return {"scheme": list(SCHEMES)[k], "eta": cfg.etas[j],
+    return {"scheme": list(B_AND_REPLACE)[k], "eta": cfg.etas[j],
             "escape_prob": res.escape_probability, "t25": qs[0], "t50": qs[1], "t75": qs[2],
             "final_at_0": frac["0"], "final_at_1": frac["1"]}
 
@@ -94,7 +93,7 @@ def files(cfg: Config, records: list[dict], folder: Path) -> None:
     lo, hi = toy.basin_of_one()
     delta = 1 - lo
     data = {"eta": np.array(cfg.etas, dtype=float)}
-    for k, (name, (B, replace)) in enumerate(SCHEMES.items()):
+    for k, (name, (B, replace)) in enumerate(B_AND_REPLACE.items()):
         key = KEYS[name]
         rows = records[k * len(cfg.etas):(k + 1) * len(cfg.etas)]
         for field in ("escape_prob", "t25", "t50", "t75", "final_at_0", "final_at_1"):
@@ -106,11 +105,7 @@ def files(cfg: Config, records: list[dict], folder: Path) -> None:
     data["paths_sgd"] = np.array(records[-1]["paths_sgd"])
     data["paths_gd"] = np.array(records[-1]["paths_gd"])
     data["basin"] = np.array([lo, hi])
-    def savez(tmp):
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **data)
-
-    atomic_save(folder / "data.npz", savez)
+    atomic_savez(folder / "data.npz", **data)
     write_json(folder / "thresholds.json", thresholds())
 
 
@@ -128,8 +123,9 @@ def plot(folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     x = np.linspace(-0.6, 1.8, 1200)
     terms = toy.loss_terms(x)
-    ax.plot(x, terms[0], lw=1, color="0.6", label=r"$f_1 = \min(x^2, 0.1(x-1)^2)$")
-    ax.plot(x, terms[1], lw=1, color="0.3", ls="--", label=r"$f_2 = \min(x^2, 1.9(x-1)^2)$")
+    ax.plot(x, terms[0], lw=1, color="0.6", label=rf"$f_1 = \min(x^2, {toy.C1:g}(x-1)^2)$")
+    ax.plot(x, terms[1], lw=1, color="0.3", ls="--",
+            label=rf"$f_2 = \min(x^2, {toy.C2:g}(x-1)^2)$")
     ax.plot(x, terms.mean(0), lw=2.2, color="C0", label=r"$f = (f_1 + f_2)/2$")
     for ens, xm, txt in ((flat, 0.0, "left"), (sharp, 1.0, "right")):
         ax.annotate(f"$x={xm:g}$: $a={ens.a:.1f}$, $s={ens.s:.1f}$", (xm, 0),
