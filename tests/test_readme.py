@@ -63,3 +63,19 @@ def test_listed_commands_parse():
         config = mod.Config if name == "reproduce" else mod.STUDY.config
         serial = False if name == "reproduce" else mod.STUDY.serial_only
         parse_config(name, config, argv, serial_only=serial)
+
+
+def test_listed_module_commands_parse():
+    """Every `python -m sim.studies <name> ...` command in the README names a package
+    study, and its options parse."""
+    import importlib
+    import shlex
+
+    from sim.studies.cli import STUDIES, parse
+
+    commands = re.findall(r"python3? -m sim\.studies (\w+)([^`\n]*)", README)
+    assert commands
+    for name, rest in commands:
+        assert name in STUDIES, name
+        study = importlib.import_module(f"sim.studies.{name}").STUDY
+        parse(study, shlex.split(rest.split("#")[0]))
