@@ -65,15 +65,10 @@ def test_folder_layout_and_resume(tmp_path):
 
 def test_folders_are_group_readable(tmp_path):
     """Folders are 0755 and files 0644 even under umask 077."""
-    tests, out_dir = str(ROOT / "tests"), str(tmp_path)
-    code = (f"import os, sys; os.umask(0o077); sys.path.insert(0, {tests!r}); "
-            "import studylib; from sim.studies import run, preset; "
-            "print(run(studylib.STUDY, preset(studylib.Config, None, tasks=2), "
-            f"out={out_dir!r}, quiet=True))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--tasks", "2", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, umask=0o077)
     assert out.returncode == 0, out.stderr
-    folder = Path(out.stdout.strip().splitlines()[-1])
+    folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("wrote "))
     for path in [folder, folder / "runs", *folder.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))

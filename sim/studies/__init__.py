@@ -1,9 +1,11 @@
 """Studies: grids of tasks with hashed, resumable, atomic results folders, run serially
 or on any dask cluster, with a command line generated from the config record.
 
-A study script is a config record (fields declared with :func:`option`), a task
-function, an aggregation into a table, a summary and plots that read the saved files;
-``sim.studies.main(STUDY)`` is its whole command line. See :mod:`sim.studies.core`.
+A study is a config record (fields declared with :func:`option`), a task function, an
+aggregation into a table, a summary and plots that read the saved files;
+``sim.studies.main(STUDY)`` is its whole command line. See :mod:`sim.studies.core`. The
+package's studies are its modules listed in :data:`sim.studies.cli.STUDIES`; each runs as
+``python -m sim.studies NAME`` or ``python scripts/NAME.py``.
 """
 
 from sim.studies.cli import main, parse, parser
