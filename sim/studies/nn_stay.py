@@ -242,16 +242,19 @@ def table(cfg: Config, records: list[dict]) -> list[dict]:
     return rows
 
 
-ZOOM = (0.96, 1.08)
-"""The lower row of the figure: ``eta / eta_exact`` around the transition."""
+AS_WINDOW = (0.9, 1.1)
+"""The lower row of the figure: ``eta / eta_as(B)`` around the almost-sure threshold."""
 
 
 def plot(folder: Path) -> list[Path]:
-    """P(leave) against ``eta / eta_exact(B)``, one column per ``B``: the whole grid on
-    top, :data:`ZOOM` below."""
+    """P(leave) per ``B`` (columns): against ``eta / eta_exact(B)`` over the whole grid
+    (top), and against ``eta / eta_as(B)`` near 1 (bottom), where the minima's
+    transitions line up if the almost-sure threshold is what decides leaving."""
+    from matplotlib.lines import Line2D
+
     cfg, records, _ = load(STUDY, folder)
-    fig, axes = plt.subplots(2, len(cfg.Bs), figsize=(4.2 * len(cfg.Bs), 6.8), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(2, len(cfg.Bs), figsize=(3.6 * len(cfg.Bs) + 1, 6.6),
+                             sharey=True, squeeze=False)
     keys = minima(cfg)
     colors = plt.cm.tab10(np.arange(len(keys)) % 10)
     rho = np.array(cfg.ratios)
@@ -262,32 +265,37 @@ def plot(folder: Path) -> list[Path]:
         k = (r["net_steps"] >= 0).sum(axis=1)
         lo, hi = wilson(k, cfg.runs)
         p = k / cfg.runs
-        label = f"{r['dataset']} {r['activation']} {r['trainer']} #{r['init']}"
-        for row, ax in enumerate(axes[:, cfg.Bs.index(r["B"])]):
-            first = row == 0
-            ax.errorbar(rho, p, yerr=[p - lo, hi - p], fmt="o", ms=4, color=color, capsize=2,
-                        label=f"network: {label}" if first else None)
-            ax.plot(rho, (r["lin_steps"] >= 0).sum(axis=1) / cfg.runs, "--", color=color,
-                    lw=1, label="linearized model" if first else None)
-            ax.axvspan(r["eta_as_lo"] / r["eta_exact"], r["eta_as_hi"] / r["eta_exact"],
-                       color=color, alpha=0.15)
-            ax.axvline(r["eta_as"] / r["eta_exact"], color=color, ls=":", lw=1)
+        p_lin = (r["lin_steps"] >= 0).sum(axis=1) / cfg.runs
+        top, bottom = axes[:, cfg.Bs.index(r["B"])]
+        for ax, x, scale in ((top, rho, r["eta_exact"]),
+                             (bottom, rho * r["eta_exact"] / r["eta_as"], r["eta_as"])):
+            ax.errorbar(x, p, yerr=[p - lo, hi - p], fmt="o", ms=3.5, color=color, capsize=2)
+            ax.plot(x, p_lin, "--", color=color, lw=1)
+            ax.axvspan(r["eta_as_lo"] / scale, r["eta_as_hi"] / scale, color=color, alpha=0.12)
+            ax.axvline(r["eta_exact"] / scale, color=color, lw=0.8)
+            ax.axvline(r["eta_as"] / scale, color=color, ls=":", lw=1)
             if r["eta_gd"] / r["eta_exact"] <= rho[-1]:
-                ax.axvline(r["eta_gd"] / r["eta_exact"], color=color, ls="-.", lw=1,
-                           label=r"$\eta_{gd} = 2/a$" if first else None)
-    for B, top, zoom in zip(cfg.Bs, axes[0], axes[1], strict=True):
-        for ax in (top, zoom):
-            ax.axvline(1.0, color="k", lw=1, label=r"$\eta_{exact}$" if ax is top else None)
-            ax.set_xlabel(r"$\eta / \eta_{exact}(B)$")
+                ax.axvline(r["eta_gd"] / scale, color=color, ls="-.", lw=0.8)
+    for B, top, bottom in zip(cfg.Bs, axes[0], axes[1], strict=True):
         top.set_title(f"B = {B}")
-        zoom.set_xlim(*ZOOM)
-        zoom.set_title(f"B = {B}, near the transition", fontsize=9)
+        top.set_xlabel(r"$\eta / \eta_{exact}(B)$")
+        bottom.set_xlabel(r"$\eta / \eta_{as}(B)$")
+        bottom.set_xlim(*AS_WINDOW)
     for ax in axes[:, 0]:
-        ax.set_ylabel(r"P(leave) (95% Wilson)")
-    axes[0, 0].legend(fontsize=7, loc="center right")
-    fig.suptitle(r"SGD leaves an exact minimum: network (points), linearized (dashed), "
-                 r"$\eta_{as}$ (dotted, band: its interval), $2/a$ (dash-dot)", fontsize=9)
-    fig.tight_layout()
+        ax.set_ylabel("P(leave) (95% Wilson)")
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=" ".join(map(str, key[:3]))
+                      + f" #{key[3]}") for key, c in zip(keys, colors, strict=True)]
+    handles += [Line2D([], [], color="0.3", ls="--", label="linearized model"),
+                Line2D([], [], color="0.3", ls="-", label=r"$\eta_{exact}$"),
+                Line2D([], [], color="0.3", ls=":", label=r"$\eta_{as}$ (band: interval)"),
+                Line2D([], [], color="0.3", ls="-.", label=r"$\eta_{gd} = 2/a$")]
+    ncol = min(len(handles), 6)
+    rows = -(-len(handles) // ncol)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle("Nonlinear SGD leaves an exact minimum (points: the network; dashed: its "
+                 "linearization from the same starts and batches)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.025 + 0.03 * rows, 1, 1))
     return save(fig, folder, "stay")
 
 
