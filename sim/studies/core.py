@@ -93,11 +93,7 @@ def save_run(folder: Path, index: int, seed: int, record: dict, seconds: float) 
     rest = {k: v for k, v in record.items() if k not in arrays}
     path = run_path(folder, index)
     if arrays:
-        def savez(tmp):
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-
-        store.atomic_save(path.with_suffix(".npz"), savez)
+        store.atomic_savez(path.with_suffix(".npz"), **arrays)
     store.write_json(path, {"index": index, "seed": seed, "seconds": seconds,
                             "arrays": sorted(arrays), "record": rest})
 

@@ -23,9 +23,12 @@ import sim
 from sim import data
 from sim.nets import MLP, Polish, TrainResult, curvature, polish, to_ensemble, train
 from sim.nets.training import default_record_every
-from sim.studies.store import atomic_save
+from sim.studies.store import atomic_savez
 
 DATASETS = ("digits", "mnist1d", "idx")
+N_CLASSES = 10
+"""Classes of every data set the network studies use (digits, MNIST-1D, MNIST and
+FashionMNIST IDX files): the width of the nets' output layer."""
 EXACT_MAX = 3000
 """Largest ``n K`` for which rows get the exact thresholds (cost ``(n K)^3`` per
 application of ``T``)."""
@@ -81,9 +84,9 @@ def training_data(dataset: str, n: int, idx: str = "", seed: int = 0, test: int 
 
 
 def net_of(cfg) -> MLP:
-    """The ReLU net of a network study: ``input -> hidden... -> 10``, loss ``"mean"``
+    """The ReLU net of a network study: ``input -> hidden... -> N_CLASSES``, loss ``"mean"``
     (PyTorch's ``MSELoss``, the paper's)."""
-    return MLP((input_size(cfg.dataset), *cfg.hidden, 10), "relu", "mean")
+    return MLP((input_size(cfg.dataset), *cfg.hidden, N_CLASSES), "relu", "mean")
 
 
 def check(cfg, batch_sizes=()) -> None:
@@ -193,12 +196,8 @@ def write_models(net: MLP, X, Y, records: list[dict], folder: Path) -> None:
     inputs ``X`` and targets ``Y``, and the net (``widths``, ``activation``, ``loss``)."""
     thetas = [r["theta"] for r in records]
 
-    def savez(tmp):
-        with open(tmp, "wb") as fh:
-            np.savez(fh, thetas=np.array(thetas), X=X, Y=Y, widths=np.array(net.widths),
-                     activation=net.activation, loss=net.loss_kind)
-
-    atomic_save(folder / "models.npz", savez)
+    atomic_savez(folder / "models.npz", thetas=np.array(thetas), X=X, Y=Y,
+                 widths=np.array(net.widths), activation=net.activation, loss=net.loss_kind)
 
 
 def load_models(folder: Path):
@@ -208,7 +207,7 @@ def load_models(folder: Path):
         return net, f["thetas"], f["X"], f["Y"]
 
 
-__all__ = ["DATASETS", "EXACT_MAX", "POLISH_FROM", "minimum", "minimum_fields",
+__all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "POLISH_FROM", "minimum", "minimum_fields",
            "training_data", "input_size", "measure", "row", "table",
            "write_models", "load_models", "data_of", "models_file", "net_of", "check",
            "record_every"]

@@ -34,7 +34,7 @@ class Config:
     Bs: tuple[int, ...] = option((2, 4, 10, 100), "batch sizes (n: GD)", low=1,
                                  quick=(4, 50))
     scales: tuple[float, ...] = option((1.0, 3.0), "initialisation scales", positive=True)
-    warmups: tuple[int, ...] = option((0, 2000), "warm-up steps (linear from eta/segments)",
+    warmups: tuple[int, ...] = option((0, 2000), "warm-up steps (eta t / warmup at step t)",
                                       low=0, quick=(0, 500))
     seeds: int = option(2, "seeds per setting", low=1, quick=1)
     steps: int = option(20000, "training steps", low=1, quick=3000)
@@ -62,25 +62,25 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     B, scale, warmup, k = grid(cfg)[index]
     X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
-    theta = net.init(seed, scale=scale)
     seg = cfg.steps // cfg.segments
-    streams = np.random.SeedSequence(seed).generate_state(cfg.segments)
-    track, res, done = [], None, 0
-    for m in range(cfg.segments):
-        # warm-up: the learning rate grows linearly over the first `warmup` steps
-        eta = cfg.eta * min(1.0, (done + seg) / warmup) if warmup else cfg.eta
-        res = train(net, theta, X, Y, eta, B, seg, int(streams[m]), loss_tol=cfg.loss_tol,
-                    record_every=seg, labels=y)
-        theta, done = res.theta, done + res.steps_run
-        last = res.converged or res.diverged or m == cfg.segments - 1
+    # One run: the warm-up inside the training loop, the parameters saved every segment.
+    res = train(net, net.init(seed, scale=scale), X, Y, cfg.eta, B, cfg.steps, seed,
+                loss_tol=cfg.loss_tol, record_every=seg, warmup=warmup, save_every=seg,
+                labels=y)
+    points = [(int(t), th) for t, th in zip(res.checkpoint_steps[1:], res.checkpoints[1:],
+                                             strict=True) if t <= res.steps_run]
+    if not points or points[-1][0] != res.steps_run:  # stopped between two checkpoints
+        points.append((int(res.steps_run), res.theta))
+    track = []
+    for m, (t, theta) in enumerate(points):
+        last = m == len(points) - 1
         meas = nw.measure(net, theta, X, B, exact=last or (m + 1) % cfg.exact_every == 0)
-        track.append((done, eta, res.loss, meas["a"], meas["s"], meas["eta_exact"]))
-        if res.converged or res.diverged:
-            break
+        eta_t = cfg.eta * min(1.0, t / warmup) if warmup else cfg.eta
+        loss = net.loss(theta, X, Y) if np.all(np.isfinite(theta)) else np.nan
+        track.append((t, eta_t, loss, meas["a"], meas["s"], meas["eta_exact"]))
     final = nw.row(cfg.dataset, net, res, X, Y, X_test, y_test,
                    optimizer="gd" if B == cfg.n else "sgd", sampling=B, eta=cfg.eta, seed=k,
                    init_scale=scale, warmup=warmup, measured=meas)
-    final["steps_run"] = done
     final["edge_ratio"] = (final["a"] * cfg.eta / 2 if B == cfg.n
                            else cfg.eta / final["eta_exact"])
     final["track"] = track

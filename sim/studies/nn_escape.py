@@ -14,6 +14,7 @@ in the toy, the two can differ).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -111,22 +112,25 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     j, k = divmod(index - 1, cfg.seeds)
     B = cfg.Bs[j]
     seg = cfg.sgd_steps // cfg.segments
-    theta = gd.theta
+    # One run from the GD minimum, its loss recorded about 10 times a segment and its
+    # parameters saved at the end of every segment (the test-accuracy curve).
+    res = train(net, gd.theta, X, Y, cfg.eta, B, cfg.sgd_steps, seed,
+                record_every=math.gcd(cfg.sgd_steps, max(1, seg // 10)), save_every=seg,
+                labels=noisy, loss_bound=1e6)
+    finite = np.isfinite(res.loss_curve)
+    over = np.flatnonzero(finite & (res.loss_curve > cfg.escape_loss))
+    escaped_at = int(res.t[over[0]]) if over.size else -1
     curve = []
-    escaped_at = -1
-    rng = np.random.SeedSequence(seed).generate_state(cfg.segments)
-    for m in range(cfg.segments):
-        res = train(net, theta, X, Y, cfg.eta, B, seg, int(rng[m]),
-                    record_every=nw.record_every(seg * 10), labels=noisy, loss_bound=1e6)
-        theta = res.theta
-        finite = np.isfinite(res.loss_curve)
-        over = np.flatnonzero(finite & (res.loss_curve > cfg.escape_loss))
-        if escaped_at < 0 and over.size:
-            escaped_at = m * seg + int(res.t[over[0]])
-        test = net.accuracy(theta, X_test, y_test) if np.all(np.isfinite(theta)) else np.nan
-        curve.append(((m + 1) * seg, res.loss, res.accuracy, test))
-        if res.diverged:
+    for t, theta in zip(res.checkpoint_steps[1:], res.checkpoints[1:], strict=True):
+        if t > res.steps_run:
             break
+        at = np.flatnonzero(res.t == t)[0]
+        curve.append((int(t), float(res.loss_curve[at]), float(res.accuracy_curve[at]),
+                      net.accuracy(theta, X_test, y_test) if np.all(np.isfinite(theta))
+                      else np.nan))
+    if not curve or curve[-1][0] != res.steps_run:  # diverged between two checkpoints
+        curve.append((int(res.steps_run), res.loss, res.accuracy, np.nan))
+    theta = res.theta
     return {"phase": "sgd", "theta": theta, "B": B, "seed": k, "escaped": escaped_at >= 0,
             "escape_step": escaped_at, "final_loss": curve[-1][1], "final_train_acc": curve[-1][2],
             "final_test_acc": curve[-1][3], "curve": curve}

@@ -93,7 +93,7 @@ def size(cfg: Config) -> int:
 
 
 def net_of(cfg: Config, dataset: str, activation: str) -> MLP:
-    return MLP((nw.input_size(dataset), *cfg.hidden, 10), activation, "mean")
+    return MLP((nw.input_size(dataset), *cfg.hidden, nw.N_CLASSES), activation, "mean")
 
 
 @cache
