@@ -189,8 +189,10 @@ def wilson(k, n, z: float = 1.959963984540054):
     default): never outside ``[0, 1]``, and not degenerate at ``k = 0`` or ``k = n``.
     ``k`` and ``n`` may be arrays."""
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    if np.any(n <= 0) or np.any(k < 0) or np.any(k > n):
-        raise ValueError("wilson needs 0 <= k <= n and n > 0")
+    if np.any(n <= 0) or np.any(n != np.round(n)):
+        raise ValueError(f"n must hold positive integers, got {n}")
+    if np.any(k < 0) or np.any(k > n) or np.any(k != np.round(k)):
+        raise ValueError(f"k must hold integers in [0, n], got {k}")
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))

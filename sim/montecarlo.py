@@ -356,7 +356,9 @@ class AlmostSureThreshold:
     lo, hi : float
         ``eta_as`` lies in ``[lo, hi]``: the exponent is ``<= 0`` at ``lo`` (the
         mean-square threshold, by Jensen's inequality ``lambda <= log rho(T) / 2``, or
-        a 95% interval below 0) and its 95% interval lies above 0 at ``hi``.
+        a 95% interval below 0) and its 95% interval lies above 0 at ``hi``. Each
+        decision is a 95% test of one sign; the few decisions of a bracket share their
+        random numbers, so they err together or not at all.
     evaluations : tuple of (eta, lambda, ci_lo, ci_hi)
         Every estimate made, all with the same seed (common random numbers, so the
         estimates vary smoothly with ``eta``).
@@ -365,7 +367,8 @@ class AlmostSureThreshold:
         changes sign at ``2/a`` exactly (no simulation); ``undecided``: bisection
         stopped at a learning rate whose interval contains 0 (``[lo, hi]`` is then as
         narrow as ``paths`` and ``steps`` allow); ``no_upper``: no learning rate up to
-        ``lo * (1 + expand * 2^9)`` was shown unstable (``hi = inf``).
+        the last one tried (``lower (1 + expand 2^9)`` at most) was shown unstable
+        (``hi = inf``).
     message : str
     """
 
@@ -435,8 +438,9 @@ def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None
         return est
 
     hi, status, message = np.inf, "ok", ""
-    for k in range(10):
-        eta = lo * (1 + expand * 2**k)
+    base = lo
+    for k in range(min(10, max_evals)):
+        eta = base * (1 + expand * 2**k)
         est = exponent(eta)
         if est.ci[0] > 0:
             hi = eta
@@ -489,8 +493,10 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
         Start of every path (each with ``x_0^T Q x_0 > 0``).
     steps : int
         Horizon (a multiple of ``check_every``).
-    Q : array_like (d, d), optional
-        Symmetric PSD form; default ``ens.H``.
+    Q : array_like (d, d) or (d,), optional
+        Symmetric PSD form, or the diagonal of a diagonal one (``O(d)`` per check
+        instead of ``O(d^2)``; in the basis of :meth:`sim.Ensemble.from_gram` ``H`` is
+        diagonal, ``Lambda / n``); default ``ens.H``.
     factor : float
         ``> 1``.
     check_every : int
@@ -498,7 +504,8 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
     seeds : int or sequence of int
         One seed for all paths (streams as in :func:`simulate`), or one per path with
         the streams of :func:`sim.nets.train_many`, so that path ``j`` and a network
-        trained with ``seeds[j]`` draw the same batches.
+        trained with ``seeds[j]`` draw the same batches (for random reshuffling only
+        within the first ``check_every`` steps: each check starts a new epoch here).
 
     Returns
     -------
@@ -522,11 +529,17 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
     factor = check_positive(factor, "factor")
     if factor <= 1:
         raise ValueError(f"factor must exceed 1, got {factor}")
-    Q = np.ascontiguousarray(ens.H if Q is None else real_array(Q, "Q", 2))
-    if Q.shape != (ens.d, ens.d) or not np.allclose(Q, Q.T, rtol=0, atol=1e-12 * np.abs(Q).max()):
+    Q = np.ascontiguousarray(ens.H if Q is None else real_array(Q, "Q"))
+    if Q.ndim == 1:
+        if Q.shape != (ens.d,):
+            raise ValueError(f"Q must have shape ({ens.d},) as a diagonal, got {Q.shape}")
+        q0 = np.sum(Q * x0 * x0, axis=1)
+    elif Q.shape != (ens.d, ens.d) or not np.allclose(Q, Q.T, rtol=0,
+                                                        atol=1e-12 * np.abs(Q).max()):
         raise ValueError(f"Q must be symmetric of shape ({ens.d}, {ens.d}), got shape "
                          f"{Q.shape}")
-    q0 = np.sum((x0 @ Q) * x0, axis=1)
+    else:
+        q0 = np.sum((x0 @ Q) * x0, axis=1)
     if np.any(q0 <= 0):
         raise ValueError("x0 must have x0^T Q x0 > 0 on every path (a start in null(Q) "
                          "never leaves)")
@@ -553,7 +566,10 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
         _run_cpu(ens, cfg, run)
         logn += run.a.out_log[:, -1]
         X = run.a.X
-        K.quadratic_forms(X, Q, q)
+        if Q.ndim == 1:
+            np.einsum("pi,i,pi->p", X, Q, X, out=q)
+        else:
+            K.quadratic_forms(X, Q, q)
         with np.errstate(divide="ignore"):
             log_q = 2 * logn + np.log(q)
         out[(out < 0) & (log_q > bound)] = (k + 1) * every

@@ -47,6 +47,22 @@ def test_exit_probability_matches_plain_simulation():
     assert abs(got.mean() - ref.mean()) <= 5 * se + 1e-12
 
 
+def test_exit_steps_draws_the_batches_of_its_seed():
+    """A path with seed ``s`` follows the path ``simulate(..., paths=1, seed=s)`` (the
+    stream a net trained with ``s`` draws its batches from): with ``Q = I`` its exit step
+    is the first checked step where that path's norm exceeds sqrt(factor) times its
+    start, for every seed."""
+    ens = sim.wishart(8, 3, 1, seed=2, factors=True)
+    eta = 1.15 * sim.thresholds(ens, 2).eta_exact
+    x0 = np.random.default_rng(4).standard_normal(3)
+    for s in range(6):
+        got = exit_steps(ens, eta, 2, x0[None], 300, Q=np.eye(3), factor=4.0, check_every=5,
+                         seeds=[s])[0]
+        L = sim.simulate(ens, eta, 2, 300, 1, s, x0=x0, record_every=5).log_norms[0]
+        over = np.flatnonzero(L > L[0] + np.log(2.0))
+        assert got == (5 * over[0] if over.size else -1), s
+
+
 def test_exit_steps_same_seeds_same_batches():
     """Per-path seeds give each path its own stream: a path's exit step does not depend
     on the other paths, and equal seeds give equal steps."""
@@ -102,5 +118,9 @@ def test_wilson_interval():
     k = np.arange(33)
     lo, hi = wilson(k, 32)
     assert np.all((lo <= k / 32) & (k / 32 <= hi))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^k"):
         wilson(3, 2)
+    with pytest.raises(ValueError, match="^k"):
+        wilson(1.5, 4)
+    with pytest.raises(ValueError, match="^n"):
+        wilson(0, 0)

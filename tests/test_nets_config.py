@@ -7,7 +7,22 @@ import numpy as np
 import pytest
 
 from sim import data
-from sim.nets import MLP, Model, TrainConfig, check_model, curvature, polish, train, train_many
+from sim.nets import (
+    MLP,
+    Model,
+    TrainConfig,
+    check_model,
+    curvature,
+    polish,
+    to_ensemble,
+    train,
+    train_many,
+)
+
+MODEL_MEMBERS = ("n_params", "n_outputs", "c", "check_theta", "check_inputs", "check_targets",
+                 "forward", "residuals", "loss", "jvp", "vjp", "jacobians", "ntk", "ntk_blocks",
+                 "hvp", "linearize")
+"""The members of sim.nets.model.Model, written out independently."""
 
 
 def problem(n=12, seed=0):
@@ -46,6 +61,10 @@ def test_warmup_scales_the_first_steps(method):
     step_full = full.theta - theta
     step_warm = warm.checkpoints[1] - theta
     np.testing.assert_allclose(step_warm, step_full / 4, rtol=1e-12, atol=1e-15)
+    for t in (2, 5, 8):  # GD step t uses eta min(1, t / 4): full from step 4 on
+        th = warm.checkpoints[t - 1]
+        want = -0.3 * min(1.0, t / 4) * net.gradient(th, X, Y)
+        np.testing.assert_allclose(warm.checkpoints[t] - th, want, rtol=1e-9, atol=1e-14)
 
 
 def test_checkpoints_are_the_prefix_runs():
@@ -79,6 +98,26 @@ def test_model_protocol():
         curvature(object(), theta, X, Y)
     with pytest.raises(TypeError, match="net"):
         polish("mlp", theta, X, Y)
+    class Wrapped:  # exactly the protocol's members, delegated: no MLP inside sim sees it
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name not in MODEL_MEMBERS:
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    wrapped = Wrapped(net)
+    assert isinstance(wrapped, Model)
+    Yt = data.teacher(net, theta, X)
+    for method in ("explicit", "matrix_free"):
+        ours, theirs = curvature(net, theta, X, Yt, method=method), curvature(
+            wrapped, theta, X, Yt, method=method)
+        assert (ours.a, ours.s) == (theirs.a, theirs.s)
+    for reduce in (True, False):
+        assert to_ensemble(wrapped, theta, X, reduce=reduce).a == pytest.approx(
+            to_ensemble(net, theta, X, reduce=reduce).a, rel=1e-12)
+    assert polish(wrapped, theta + 1e-3, X, Yt).converged
     lin = net.linearize(theta, X)
     rng = np.random.default_rng(0)
     v, U = rng.standard_normal(net.n_params), rng.standard_normal((len(X), 10))

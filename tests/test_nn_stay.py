@@ -66,8 +66,8 @@ def test_linearization_holds_at_eps(B, ratio):
 
 
 ALPHA = 1e-4
-"""Two binomial checks per example and at most 5 examples: a family-wise error below
-1e-3 (Bonferroni)."""
+"""Two binomial checks per example, each failing by chance with probability at most
+``2 ALPHA`` (two tails), and 5 examples: a family-wise error below 2e-3 (Bonferroni)."""
 
 
 def leave_count(net, X, Y, theta, D, eta, B, steps, seeds):
@@ -144,12 +144,29 @@ def test_study_writes_a_complete_folder(folder):
 
 
 def test_summary_verdicts_follow_the_data(folder):
-    """The verdict is computed: a record whose runs all leave below ``eta_exact`` makes the
-    summary say "disagrees", the saved record says "agrees" where it does."""
+    """The verdict is computed: records whose eta_as is moved far above the network's
+    transition make the summary say "disagrees"; records where every run leaves at every
+    ratio (no crossing on the grid) make it "undetermined"; the saved records give the
+    counts the sentence states."""
     cfg, records, _ = nn_stay.load(nn_stay.STUDY, folder)
     text, sm = nn_stay.summary(cfg, records, folder)
-    fake = [dict(r, net_steps=np.zeros_like(r["net_steps"])) for r in records]
-    text2, sm2 = nn_stay.summary(cfg, fake, folder)
-    assert sm2["agree"] == 0 and "disagrees" in text2
-    assert text != text2
+    far = [dict(r, eta_as=1.42 * r["eta_exact"], eta_as_lo=1.4 * r["eta_exact"],
+                eta_as_hi=1.45 * r["eta_exact"]) for r in records]
+    text2, sm2 = nn_stay.summary(cfg, far, folder)
+    assert sm2["agree"] == 0 and "disagrees in 2" in text2
+    allleave = [dict(r, net_steps=np.zeros_like(r["net_steps"])) for r in records]
+    text3, sm3 = nn_stay.summary(cfg, allleave, folder)
+    assert sm3["agree"] == 0 and "2 undetermined" in text3
+    assert text != text2 != text3
     assert f"in {sm['agree']} of {sm['pairs']}" in text
+    verdicts = [r["verdict"] for r in sm["results"]]
+    assert f"disagrees in {verdicts.count('disagrees')}" in text
+
+
+def test_paired_agreement_counts_mixed_ratios_only():
+    """Agreement of paired runs is counted where the network's P(leave) is strictly
+    between 0 and 1."""
+    net = np.array([[-1, -1], [5, -1], [3, 4]])
+    lin = np.array([[7, 7], [5, 6], [3, 4]])  # disagrees only where all network runs stay
+    assert nn_stay.paired_agreement(net, lin) == 0.5
+    assert np.isnan(nn_stay.paired_agreement(net[[0, 2]], lin[[0, 2]]))

@@ -34,7 +34,8 @@ def test_teacher_minimum_recovered(activation, seed):
     assert pol.loss < 1e-25
     assert pol.iterations <= 10
     assert abs(pol.loss - net.loss(pol.theta, X, Y)) <= 1e-30
-    assert np.isnan(pol.order) or pol.order > 1.5  # quadratic, not linear, convergence
+    if pol.iterations >= 3:  # three residuals above round-off: quadratic, not linear
+        assert np.isfinite(pol.order) and pol.order > 1.5, pol.losses
     assert pol.displacement == pytest.approx(
         np.linalg.norm(pol.theta - start) / np.linalg.norm(start), rel=1e-12)
 
@@ -53,19 +54,20 @@ def test_first_step_is_pseudo_inverse(activation):
 
 
 def test_rank_deficient_gram_is_no_failure():
-    """A ReLU net whose ``J J^T`` is rank-deficient (dead units) still polishes to an exact
-    minimum: the residual lies in the range of ``J``."""
+    """A ReLU net with dead units (very negative biases) has a rank-deficient ``J J^T``,
+    rank below ``n K``, and still polishes to an exact minimum: the residual of a
+    teacher lies in the range of ``J``."""
     ds = data.digits()
-    X, Y = ds.X[:30], data.one_hot(ds.y[:30], 10)
+    X = ds.X[:30]
     net = MLP((64, 24, 10), "relu", "mean")
-    rng = np.random.default_rng(0)
     star = net.init(0)
-    star[: 24 * 64 // 3] = 0.0  # kill a third of the first layer's weights
+    (W1, b1), _ = net.unflatten(star)
+    b1[:16] = -100.0  # 16 of the 24 hidden units never fire on [0, 1] pixels
     Y = data.teacher(net, star, X)
-    start = star + 1e-3 * rng.standard_normal(net.n_params)
+    start = star + 1e-3 * np.random.default_rng(0).standard_normal(net.n_params)
     pol = polish(net, start, X, Y)
     assert pol.converged, pol.message
-    assert pol.rank < len(X) * 10 or pol.rank == len(X) * 10  # reported, whatever it is
+    assert pol.rank < len(X) * 10  # J J^T is singular (n K = 300)
     assert pol.loss <= 1e-24
 
 
@@ -76,23 +78,26 @@ def test_under_parameterized_reports_not_interpolating():
     net = MLP((4, 2, 3), "tanh", "half")  # p = 19 < n K = 60
     X = rng.standard_normal((20, 4))
     Y = rng.standard_normal((20, 3))
-    pol = polish(net, net.init(0), X, Y)
-    assert pol.status == "not_interpolating", pol.message
-    assert not pol.converged
-    assert pol.loss > 1e-3
-    assert "range(J)" in pol.message and "p = 19" in pol.message
+    for solver in ("gram", "lsqr"):
+        pol = polish(net, net.init(0), X, Y, solver=solver)
+        assert pol.status == "not_interpolating", pol.message
+        assert not pol.converged and pol.loss > 1e-3
+        assert "range(J)" in pol.message and "p = 19" in pol.message
+        # at (or near) a least-squares point: the gradient ratio the message reports
+        ratio = float(pol.message.split("||J^T r|| / (||J|| ||r||) = ")[1][:7])
+        assert ratio < 1e-2
 
 
 def test_cg_solver_reaches_the_same_kind_of_minimum():
     """Conjugate gradients with jvp/vjp (the solver above the Gram budget) also reaches
-    an exact minimum; its first step equals the Gram solver's to the CG tolerance."""
+    an exact minimum; its first step equals the Gram solver's to the LSQR tolerance."""
     net, X, Y, start = teacher_problem("tanh", 4)
     gram = polish(net, start, X, Y, max_iter=1, solver="gram")
-    cg = polish(net, start, X, Y, max_iter=1, solver="cg")
+    cg = polish(net, start, X, Y, max_iter=1, solver="lsqr")
     step = gram.theta - start
     assert np.linalg.norm(cg.theta - gram.theta) <= 1e-6 * np.linalg.norm(step)
     full = polish(net, start, X, Y, solver="auto", gram_budget=0)
-    assert full.solver == "cg" and full.converged, full.message
+    assert full.solver == "lsqr" and full.converged, full.message
 
 
 def test_deterministic():

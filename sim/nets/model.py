@@ -58,6 +58,10 @@ class Model(Protocol):
     def vjp(self, theta, X, U) -> np.ndarray:
         """``sum_i J_i^T U_i``, ``(p,)``."""
 
+    def jacobians(self, theta, X) -> np.ndarray:
+        """Per-sample Jacobians ``J_i``, ``(n, K, p)`` (small ``n K p`` only: the explicit
+        curvature path and unreduced ensembles)."""
+
     def ntk(self, theta, X) -> np.ndarray:
         """The NTK Gram matrix ``J J^T``, ``(n K, n K)`` grouped by sample."""
 
@@ -76,8 +80,10 @@ class Model(Protocol):
 def check_model(net) -> Model:
     """``net`` if it implements :class:`Model`, else a ``TypeError`` naming ``net``."""
     if not isinstance(net, Model):
-        missing = [m for m in ("n_params", "n_outputs", "c", "forward", "jvp", "vjp", "ntk",
-                               "linearize", "check_theta") if not hasattr(net, m)]
+        missing = [m for m in ("n_params", "n_outputs", "c", "check_theta", "check_inputs",
+                               "check_targets", "forward", "residuals", "loss", "jvp", "vjp",
+                               "jacobians", "ntk", "ntk_blocks", "hvp", "linearize")
+                   if not hasattr(net, m)]
         raise TypeError(f"net must implement the model protocol (sim.nets.model.Model); "
                         f"{type(net).__name__} lacks {', '.join(missing) or 'members'}")
     return net

@@ -9,8 +9,8 @@ is a manifold, and the minimum-norm Newton step for the residual equations,
 (``J`` the stacked ``n K x p`` Jacobian, ``r`` the stacked residuals) is the smallest
 move that zeroes the linearized residual: the iteration converges quadratically onto
 the manifold. ``J J^T`` is the empirical NTK Gram matrix (:meth:`MLP.ntk`); above a
-memory budget the system is solved by conjugate gradients with one forward-mode and
-one reverse-mode pass per product. A step that does not lower the loss is retried
+memory budget the least-squares step is computed by LSQR with one forward-mode and
+one reverse-mode pass per iteration. A step that does not lower the loss is retried
 with Levenberg-Marquardt damping ``(J J^T + mu I)``.
 
 The outcome is data: a :class:`Polish` with a status, never a silent non-minimum.
@@ -21,22 +21,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator, lsqr
 
 from sim._validate import check_choice, check_int, check_positive
 from sim.ensembles import RANGE_RTOL
 from sim.nets.model import Model, check_model
 
 STATUSES = ("converged", "not_interpolating", "stalled", "diverged", "max_iter")
-SOLVERS = ("auto", "gram", "cg")
+SOLVERS = ("auto", "gram", "lsqr")
 GRAM_BUDGET = 2**30
 """``solver="auto"`` forms the ``(n K)^2`` NTK Gram matrix while it takes at most this
-many bytes (``n K <= 11585``), and uses conjugate gradients above."""
+many bytes (``n K <= 11585``), and LSQR with ``jvp``/``vjp`` above."""
 STALL = 0.5
 """A step that keeps more than this fraction of the loss makes no Gauss-Newton progress
 (quadratic convergence divides it by far more)."""
 STALL_STEPS = 10
 """Consecutive stalled steps away from a stationary point after which the iteration
-gives up (``"stalled"``)."""
+gives up (``"stalled"``, or ``"not_interpolating"`` when the residual is out of reach)."""
 UNREACHABLE = 0.5
 """A stalled residual is no interpolation failure of the method but of the model when
 at least this fraction of it lies outside ``range(J)``, where no step reaches it."""
@@ -45,12 +46,12 @@ STATIONARY = 1e-6
 ``||J^T r|| <= STATIONARY ||J|| ||r||`` (the gradient vanishes, the residual does not)."""
 DAMPING_TRIES = 12
 """Damped retries of a step (``mu`` grows tenfold each) before the iteration stops."""
-CG_RTOL = 1e-12
-"""Relative residual at which the conjugate-gradient solve of one step stops."""
-CG_MAX_ITER = 4
-"""The conjugate-gradient solve of one step stops after this many times ``n K``
-iterations (exact arithmetic needs ``n K``; round-off on an ill-conditioned Gram matrix
-more)."""
+LSQR_TOL = 1e-14
+"""``atol`` and ``btol`` of the LSQR solve of one step (its stopping rule covers both a
+consistent and an inconsistent system)."""
+LSQR_MAX_ITER = 4
+"""The LSQR solve of one step stops after this many times ``n K`` iterations (exact
+arithmetic needs at most ``rank J``; round-off on an ill-conditioned ``J`` more)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,12 +72,14 @@ class Polish:
     converged : bool
         ``status == "converged"``: ``theta`` is a zero-loss minimum to ``tol``.
     status : {"converged", "not_interpolating", "stalled", "diverged", "max_iter"}
-        ``not_interpolating``: the residual stalled above ``tol`` and lies (at least
-        :data:`UNREACHABLE` of it) outside ``range(J)``, or ``J^T r`` vanishes: no
-        zero-loss point nearby, as when ``p < n K`` with generic targets; ``theta`` is
-        the least-squares point the iteration reached. ``stalled``: the residual stopped
-        decreasing away from any stationary point (for ReLU nets, typically a unit
-        whose pre-activation each step pushes across 0). ``diverged``: the input loss
+        ``not_interpolating``: the residual stalled above ``tol`` at a least-squares
+        point (``J^T r = 0``, relative :data:`STATIONARY`), or stayed stalled for
+        :data:`STALL_STEPS` steps with at least :data:`UNREACHABLE` of it outside
+        ``range(J)``: no zero-loss point nearby, as when ``p < n K`` with generic
+        targets. The message says which, with the ratio ``||J^T r|| / (||J|| ||r||)``
+        (0 at a least-squares point). ``stalled``: the residual stopped decreasing
+        away from any stationary point (for ReLU nets, typically a unit whose
+        pre-activation each step pushes across 0). ``diverged``: the input loss
         is not finite. ``max_iter``: still decreasing when the iterations ran out.
     message : str
     losses : ndarray (iterations + 1,)
@@ -85,8 +88,8 @@ class Polish:
         Convergence order estimated from the last three residual norms above
         round-off (about 2 for quadratic convergence; NaN with fewer than three).
     rank : int
-        Numerical rank of ``J J^T`` at the last step (``solver="gram"``; -1 for CG).
-    solver : {"gram", "cg"}
+        Numerical rank of ``J J^T`` at the last step (``solver="gram"``; -1 for LSQR).
+    solver : {"gram", "lsqr"}
     """
 
     theta: np.ndarray = field(repr=False)
@@ -121,43 +124,32 @@ def _gram_step(net: Model, theta, X, r: np.ndarray, mu: float, cache: dict):
     return -net.vjp(theta, X, w.reshape(r.shape)), len(lam), float(lam[-1]) if len(lam) else 0.0
 
 
-def _cg_step(net: Model, theta, X, r: np.ndarray, mu: float, cache: dict):
-    """The same step with ``(J J^T + mu I) w = r`` solved by conjugate gradients, one
-    ``J^T`` and one ``J`` pass per product (from ``w = 0`` the iterates stay in the
-    range of ``J J^T``: the minimum-norm solution of a consistent system)."""
-    shape = r.shape
-
-    def apply(w):
-        W = w.reshape(shape)
-        return net.jvp(theta, X, net.vjp(theta, X, W)).ravel() + mu * w
-
-    b = r.ravel()
-    w = np.zeros_like(b)
-    res = b.copy()
-    d = res.copy()
-    rr = float(res @ res)
-    stop = (CG_RTOL * np.sqrt(rr)) ** 2
-    for _ in range(CG_MAX_ITER * len(b)):  # n K in exact arithmetic; more in floats
-        if rr <= stop:
-            break
-        Ad = apply(d)
-        dAd = float(d @ Ad)
-        if dAd <= 0.0:  # the null space of J J^T: the rest of b is unreachable
-            break
-        alpha = rr / dAd
-        w += alpha * d
-        res -= alpha * Ad
-        rr_new = float(res @ res)
-        d = res + (rr_new / rr) * d
-        rr = rr_new
+def _lsqr_step(net: Model, theta, X, r: np.ndarray, mu: float, cache: dict):
+    """The same step without the Gram matrix: LSQR on ``min ||J delta + r||^2 + mu
+    ||delta||^2`` with one ``J`` and one ``J^T`` pass per iteration. From ``delta = 0`` its
+    iterates stay in ``range(J^T)``, so it returns the minimum-norm (damped) least-squares
+    step ``-J^T (J J^T + mu I)^+ r`` also when ``r`` is not in the range of ``J``."""
+    if mu == 0.0 and "step0" in cache:
+        return cache["step0"]
+    shape, p = r.shape, net.n_params
+    op = LinearOperator((r.size, p), dtype=np.float64,
+                        matvec=lambda v: net.jvp(theta, X, v).ravel(),
+                        rmatvec=lambda u: net.vjp(theta, X, u.reshape(shape)))
+    out = lsqr(op, -r.ravel(), damp=np.sqrt(mu), atol=LSQR_TOL, btol=LSQR_TOL,
+               iter_lim=LSQR_MAX_ITER * r.size)
+    delta = out[0]
+    if mu == 0.0:  # ||J delta + r|| / ||r||: the part of r that no step reaches
+        cache["out"] = float(out[3] / max(np.linalg.norm(r), 1e-300))
     if "top" not in cache:  # a scale for the damping: ||J||^2 by a few power steps
-        v = np.random.default_rng(0).standard_normal(len(b))
+        v = np.random.default_rng(0).standard_normal(p)
         for _ in range(20):
-            v = apply(v) - mu * v
+            v = op.rmatvec(op.matvec(v))
             top = float(np.linalg.norm(v))
             v /= top
         cache["top"] = top
-    return -net.vjp(theta, X, w.reshape(shape)), -1, cache["top"]
+    if mu == 0.0:  # the undamped step at this point, asked for again by the first try
+        cache["step0"] = (delta, -1, cache["top"])
+    return delta, -1, cache["top"]
 
 
 def _stall(net: Model, theta, X, r, top: float, cache: dict, loss: float, tol: float,
@@ -168,24 +160,31 @@ def _stall(net: Model, theta, X, r, top: float, cache: dict, loss: float, tol: f
     cos = float(np.linalg.norm(net.vjp(theta, X, r))
                 / max(np.sqrt(top) * np.linalg.norm(r), 1e-300))
     p, nK = net.n_params, r.size
-    out, rank = np.nan, "?"
+    if cache.get("solver") == "lsqr" and "out" not in cache:
+        _lsqr_step(net, theta, X, r, 0.0, cache)  # measures the unreachable part
+    out, rank = cache.get("out", np.nan), "?"
     if cache.get("solver") == "gram":  # the part of r no step can reach: outside range(J)
         V = _eigen(net, theta, X, cache)[1]
         u, rank = r.ravel(), V.shape[1]
         out = float(np.linalg.norm(u - V @ (V.T @ u)) / max(np.linalg.norm(u), 1e-300))
-    if cos <= STATIONARY or out >= UNREACHABLE:
+    where = f"p = {p}, rank J = {rank}, n K = {nK}"
+    if cos <= STATIONARY:
         return "not_interpolating", (
-            f"the residual stalls at loss {loss:.3g} > tol = {tol:.3g} ({why}); "
-            f"{out:.0%} of it lies outside range(J) and ||J^T r|| / (||J|| ||r||) = "
-            f"{cos:.1e}: no step reaches the residual, so no zero-loss minimum is nearby; "
-            f"theta is where the least-squares iteration stopped (p = {p}, rank J = {rank}, "
-            f"n K = {nK})")
+            f"the residual stalls at loss {loss:.3g} > tol = {tol:.3g} ({why}) at a "
+            f"least-squares point: ||J^T r|| / (||J|| ||r||) = {cos:.1e}, and "
+            f"{out:.0%} of r lies outside range(J); no zero-loss minimum is nearby ({where})")
     if not final:
         return None, ""
+    if out >= UNREACHABLE:
+        return "not_interpolating", (
+            f"the residual stalls at loss {loss:.3g} > tol = {tol:.3g} ({why}) with {out:.0%} "
+            f"of it outside range(J), where no step reaches it: no zero-loss minimum is "
+            f"nearby; theta is not yet a least-squares point (||J^T r|| / (||J|| ||r||) = "
+            f"{cos:.1e}; {where})")
     return "stalled", (
         f"the residual stalls at loss {loss:.3g} > tol = {tol:.3g} ({why}) away from a "
         f"stationary point (||J^T r|| / (||J|| ||r||) = {cos:.1e}): the Gauss-Newton model "
-        "fails here (for ReLU, a unit at its kink)")
+        f"fails here (for ReLU, a unit at its kink; {where})")
 
 
 def _order(losses: list[float], floor: float) -> float:
@@ -211,15 +210,15 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
     X, Y : array_like (n, in), (n, K)
     tol : float
         Loss at or below which ``theta`` counts as a minimum. Residuals at round-off
-        of the outputs (``1e3`` machine epsilons of the largest target or output,
-        squared) count as zero whatever ``tol``.
+        of the targets (``1e3`` machine epsilons of ``max(1, max |Y|)``, squared) count
+        as zero whatever ``tol``.
     max_iter : int
         Accepted steps at most.
-    solver : {"auto", "gram", "cg"}
+    solver : {"auto", "gram", "lsqr"}
         ``gram``: eigendecomposition of the NTK Gram matrix (the pseudo-inverse drops
         eigenvalues below :data:`sim.ensembles.RANGE_RTOL` of the largest, so a
         rank-deficient ``J J^T`` is no failure: the residual may still lie in its
-        range); ``cg``: conjugate gradients with ``jvp``/``vjp``; ``auto``: ``gram``
+        range); ``lsqr``: LSQR with ``jvp``/``vjp``; ``auto``: ``gram``
         while the Gram matrix fits ``gram_budget`` bytes.
     gram_budget : int
         Bytes for the ``(n K)^2`` Gram matrix under ``solver="auto"``.
@@ -230,8 +229,8 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
 
     Notes
     -----
-    ``gram``: ``O((n K)^2 sum_l w_l + (n K)^3)`` per step; ``cg``: two passes through
-    the net per conjugate-gradient iteration, memory ``O(n K + p)``. Deterministic.
+    ``gram``: ``O((n K)^2 sum_l w_l + (n K)^3)`` per step; ``lsqr``: two passes through
+    the net per LSQR iteration, memory ``O(n K + p)``. Deterministic.
     """
     net = check_model(net)
     X = net.check_inputs(X)
@@ -250,8 +249,8 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
     theta0 = net.check_theta(theta0)
     nK = len(X) * net.n_outputs
     if solver == "auto":
-        solver = "gram" if 8 * nK * nK <= gram_budget else "cg"
-    step_of = _gram_step if solver == "gram" else _cg_step
+        solver = "gram" if 8 * nK * nK <= gram_budget else "lsqr"
+    step_of = _gram_step if solver == "gram" else _lsqr_step
     scale = max(1.0, float(np.max(np.abs(Y))))
     floor = net.c / 2 * nK / len(X) * (1e3 * np.finfo(float).eps * scale) ** 2
 

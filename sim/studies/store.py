@@ -105,8 +105,8 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def _cell(v):
-    if isinstance(v, float):
-        return repr(v)
+    if isinstance(v, float):  # np.float64 too: its repr is "np.float64(...)" in NumPy 2
+        return repr(float(v))
     if isinstance(v, (list, tuple)):
         return json.dumps(list(v), default=_json)
     return v
