@@ -229,3 +229,20 @@ def test_one_d_reshuffling(q):
                               population=500, replicas=4, seed=1)
         exact = q / 4 * np.sum(np.log(np.abs(1 - eta * h)))
         assert _close(est, exact), (eta, est, exact)
+
+
+def test_interval_is_student_t_plus_bias_bound():
+    """``ci`` is the Student-t 95% interval of the replicas' mean (``replicas - 1``
+    degrees of freedom) widened by ``|bias|``, and on the 1-D toy it holds the exact
+    ``Lambda(2) = log E(1 - eta h)^2`` (one comparison at 95%+: the bias bound only
+    widens it)."""
+    from scipy import stats
+
+    _, toy = sim.toy()
+    eta = 0.6
+    est = moment_lyapunov(toy, eta, 1, 2.0, steps=200, population=1024, seed=3, replicas=8)
+    half = stats.t.ppf(0.975, 7) * est.se + abs(est.bias)
+    assert est.half_width == pytest.approx(half, rel=1e-15)
+    assert est.ci == pytest.approx((est.value - half, est.value + half), rel=1e-15)
+    exact = np.log(np.mean((1 - eta * np.array([0.2, 3.8])) ** 2))
+    assert est.ci[0] <= exact <= est.ci[1]

@@ -24,6 +24,9 @@ from sim.higher import almost_sure_threshold, fourth_moment_operator, moment_thr
 from sim.plotting import plt, save
 from sim.studies import Study, load, main, option, read_runs
 
+REPLICAS = 8
+"""Independent cloning replicas per estimate (Student-t intervals with 7 degrees of
+freedom)."""
 
 @dataclass(frozen=True)
 class Config:
@@ -66,7 +69,7 @@ def task(cfg: Config, index: int, seed: int) -> dict:
         return {"thresholds": th, "escape": esc}
     label, ens, eta, B = systems(cfg)[index]
     ests = sim.moment_lyapunov(ens, eta, B, list(cfg.qs), steps=cfg.steps,
-                               population=cfg.population, seed=seed, replicas=4)
+                               population=cfg.population, seed=seed, replicas=REPLICAS)
     lyap = sim.lyapunov_exponent(ens, eta, B, steps=4000, paths=512, seed=seed)
     T4 = fourth_moment_operator(ens, eta, B) if ens.d <= 3 else None
     return {"label": label, "eta": eta, "q": list(cfg.qs),
@@ -126,7 +129,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
     last = records[-1]
     th = last["thresholds"]
     lines = ["# The moment Lyapunov spectrum", "",
-             f"Cloning with {cfg.population} clones, 4 replicas, {cfg.steps} steps.", "",
+             f"Cloning with {cfg.population} clones, {REPLICAS} replicas, {cfg.steps} steps.", "",
              "| system | Lambda(2) (cloning) | log rho(T) | Lambda(4) (cloning) | log rho(4th) | "
              "Lyapunov exponent |", "|---|---|---|---|---|---|"]
     for r in records[:-1]:
