@@ -268,6 +268,23 @@ def test_reproduce_tiny(tmp_path):
     want = f"{reference().eta_mean_square:.4f}"
     assert f"| {want} | {want} |" in text
     assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]
+    # The network sentences are computed: summaries that contradict the theory and the
+    # paper change them.
+    import json
+
+    folders = {k: next(tmp_path.glob(f"{k}-*")) for k in reproduce.STUDIES}
+    sm = {k: json.loads((f / "summary.json").read_text()) for k, f in folders.items()}
+    rel = {k: f.name for k, f in folders.items()}
+    base = "\n".join(reproduce.network_sections(sm, rel))
+    assert "0.27" in base  # the paper's a eta/2 at eta = 0.01, from its Table 1
+    bad = json.loads(json.dumps(sm))
+    for st in bad["nn_diagram"]["by_B"].values():
+        st["ratio_max"], st["runs"] = 1.5, max(st["runs"], 1)
+    th = bad["moment_spectrum"]["thresholds"]
+    th["as"], th["4"] = th["4"], th["as"]
+    text2 = "\n".join(reproduce.network_sections(bad, rel))
+    assert "eta > eta_exact occur" in text2 and "eta > eta_exact occur" not in base
+    assert "NOT ordered" in text2 and "NOT ordered" not in base
 
 
 def test_package_study_on_dask_equals_serial(tmp_path):
