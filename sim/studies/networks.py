@@ -22,7 +22,6 @@ import numpy as np
 import sim
 from sim import data
 from sim.nets import MLP, Polish, TrainResult, curvature, polish, to_ensemble, train
-from sim.nets.training import default_record_every
 from sim.studies.store import atomic_savez
 
 DATASETS = ("digits", "mnist1d", "idx")
@@ -97,9 +96,6 @@ def check(cfg, batch_sizes=()) -> None:
         raise ValueError("idx must name a folder when dataset is idx")
 
 
-record_every = default_record_every
-
-
 def input_size(dataset: str) -> int:
     return {"digits": 64, "mnist1d": 40, "idx": 784}[dataset]
 
@@ -140,8 +136,7 @@ def minimum(net: MLP, theta0, X, Y, *, eta: float, sampling, steps: int, seed: i
 
     Returns the training result and the polish; ``polish.converged`` says whether
     ``polish.theta`` is a minimum (``at_minimum`` in :func:`minimum_fields`)."""
-    res = train(net, theta0, X, Y, eta, sampling, steps, seed, loss_tol=loss_tol,
-                record_every=record_every(steps), labels=labels)
+    res = train(net, theta0, X, Y, eta, sampling, steps, seed, loss_tol=loss_tol, labels=labels)
     return res, polish(net, res.theta, X, Y)
 
 
@@ -209,5 +204,4 @@ def load_models(folder: Path):
 
 __all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "POLISH_FROM", "minimum", "minimum_fields",
            "training_data", "input_size", "measure", "row", "table",
-           "write_models", "load_models", "data_of", "models_file", "net_of", "check",
-           "record_every"]
+           "write_models", "load_models", "data_of", "models_file", "net_of", "check"]

@@ -54,8 +54,7 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     eta, B, scale, k = grid(cfg)[index]
     X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
-    res = train(net, net.init(seed, scale=scale), X, Y, eta, B, cfg.steps, seed,
-                record_every=nw.record_every(cfg.steps), labels=y)
+    res = train(net, net.init(seed, scale=scale), X, Y, eta, B, cfg.steps, seed, labels=y)
     return nw.row(cfg.dataset, net, res, X, Y, X_test, y_test,
                   optimizer="gd" if B == cfg.n else "sgd", sampling=B, eta=eta, seed=k,
                   exact=False, init_scale=scale)

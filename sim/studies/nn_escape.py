@@ -72,10 +72,9 @@ def gd_minimum(cfg: Config):
     the same on every worker (fixed seed)."""
     X, Y, noisy, X_test, y_test, _ = problem(cfg)
     net = net_of(cfg)
-    every = nw.record_every(cfg.gd_steps)
     theta = net.init(cfg.seed)
     res = train(net, theta, X, Y, cfg.eta, cfg.n, cfg.gd_steps, cfg.seed, loss_tol=cfg.gd_loss,
-                record_every=every, labels=noisy)
+                labels=noisy)
     return res
 
 

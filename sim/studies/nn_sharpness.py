@@ -55,7 +55,7 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     X, Y, y, X_test, y_test, _ = nw.data_of(cfg)
     net = net_of(cfg)
     res = train(net, net.init(seed), X, Y, eta, cfg.n, cfg.steps, seed, loss_tol=cfg.loss_tol,
-                record_every=nw.record_every(cfg.steps), labels=y)
+                labels=y)
     return nw.row(cfg.dataset, net, res, X, Y, X_test, y_test, optimizer="gd",
                   sampling=cfg.n, eta=eta, seed=k, init_scale=1.0)
 
