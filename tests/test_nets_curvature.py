@@ -210,3 +210,28 @@ def test_curvature_bad_input():
         curvature(net, theta, X, None, kind="exact")
     with pytest.raises(ValueError, match="^which"):
         curvature(net, theta, X, Y, which="sigma")
+
+
+def test_batch_sharpness_is_the_curvature_along_the_gradient():
+    """With the full batch, batch sharpness is g^T H g / ||g||^2 with H from central
+    differences of the gradient (1e-5 relative: O(h^2) truncation); it never exceeds the
+    batch's sharpness; a mixture sampling is refused by name."""
+    from sim.nets import batch_sharpness
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 2))
+    net = MLP((3, 8, 2), "tanh", "mean")
+    theta = net.init(1)
+    g = net.gradient(theta, X, Y)
+    h = 1e-5
+    Hg = (net.gradient(theta + h * g, X, Y) - net.gradient(theta - h * g, X, Y)) / (2 * h)
+    want = g @ Hg / (g @ g)
+    assert batch_sharpness(net, theta, X, Y, 12) == pytest.approx(want, rel=1e-5)
+    exact_a = curvature(net, theta, X, Y, kind="exact").a
+    assert batch_sharpness(net, theta, X, Y, 12) <= exact_a * (1 + 1e-10)
+    v = batch_sharpness(net, theta, X, Y, 3, batches=8, seed=0)
+    assert v == batch_sharpness(net, theta, X, Y, 3, batches=8, seed=0) and np.isfinite(v)
+    from sim import Sampling
+
+    with pytest.raises(ValueError, match="sampling"):
+        batch_sharpness(net, theta, X, Y, Sampling(1, "mixture", p=0.5))

@@ -15,6 +15,7 @@ import sim
 from sim import data
 from sim.montecarlo import almost_sure_threshold, exit_steps
 from sim.nets import MLP, polish, to_ensemble, train, train_many
+from sim.studies import networks as nw
 from sim.studies import nn_stay, preset, read_csv, read_summary, run
 
 N = 8
@@ -72,7 +73,7 @@ ALPHA = 1e-4
 
 def leave_count(net, X, Y, theta, D, eta, B, steps, seeds):
     out = train_many(net, theta + D, X, Y, eta, B, steps, seeds, record_every=10)
-    return int((nn_stay.left(out.loss_curves, out.t, out.steps_run, 100.0) >= 0).sum())
+    return int((nw.leave_steps(out.loss_curves, out.t, out.steps_run, 100.0) >= 0).sum())
 
 
 @settings(max_examples=5)
@@ -109,7 +110,7 @@ def test_left_detects_first_exceedance():
     curves = np.array([[1.0, 50.0, 150.0, 10.0], [1.0, np.nan, np.nan, np.nan],
                        [1.0, 2.0, 3.0, 500.0], [1.0, 2.0, 3.0, 4.0]])
     steps_run = np.array([30, 10, 20, 30])
-    assert nn_stay.left(curves, t, steps_run, 100.0).tolist() == [20, 10, -1, -1]
+    assert nw.leave_steps(curves, t, steps_run, 100.0).tolist() == [20, 10, -1, -1]
 
 
 def test_transition_and_its_interval():

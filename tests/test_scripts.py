@@ -276,15 +276,17 @@ def test_reproduce_tiny(tmp_path):
     sm = {k: json.loads((f / "summary.json").read_text()) for k, f in folders.items()}
     rel = {k: f.name for k, f in folders.items()}
     base = "\n".join(reproduce.network_sections(sm, rel))
-    assert "0.27" in base  # the paper's a eta/2 at eta = 0.01, from its Table 1
     bad = json.loads(json.dumps(sm))
-    for st in bad["nn_diagram"]["by_B"].values():
-        st["ratio_max"], st["runs"] = 1.5, max(st["runs"], 1)
+    for st in bad["nn_diagram"]["by_B"].values():  # every minimum above its box line
+        st["under_line"], st["minima"] = 0, max(st["minima"], 1)
     th = bad["moment_spectrum"]["thresholds"]
     th["as"], th["4"] = th["4"], th["as"]
+    for g, v in zip(bad["nn_sharpness"]["by_eta"], ("at the edge", "inside"), strict=True):
+        g["verdict"] = v  # the paper's pattern reversed
     text2 = "\n".join(reproduce.network_sections(bad, rel))
-    assert "eta > eta_exact occur" in text2 and "eta > eta_exact occur" not in base
+    assert "**disagrees** with the paper" in text2 and "**disagrees** with the paper" not in base
     assert "NOT ordered" in text2 and "NOT ordered" not in base
+    assert "**Disagrees**" in text2 and "**Agrees**" in base
 
 
 def test_package_study_on_dask_equals_serial(tmp_path):

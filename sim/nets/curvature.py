@@ -248,4 +248,42 @@ def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str |
     return ens if D is None else (ens, D.copy())
 
 
-__all__ = ["Curvature", "curvature", "to_ensemble", "EXPLICIT_MAX", "WHICH"]
+def batch_sharpness(net: Model, theta, X, Y, sampling, *, batches: int = 64,
+                    kind: str = "exact", seed: int = 0) -> float:
+    """Batch sharpness ``E_B[g_B^T H_B g_B / ||g_B||^2]``: the curvature of each mini-batch
+    loss along its own gradient, averaged over ``batches`` batches drawn as ``sampling``
+    draws them (``docs/theory.md``, section 10).
+
+    ``g_B`` and ``H_B`` are the gradient and Hessian (``kind``) of the mean loss of batch
+    ``B``; batches with ``g_B = 0`` are skipped (NaN if every one is). Random reshuffling
+    draws each batch as a uniform subset (its marginal law); ``"mixture"`` is refused.
+    For ``sampling = n`` (GD) there is one batch, the data set.
+    """
+    from sim.sampling import as_sampling
+
+    net = check_model(net)
+    X = net.check_inputs(X)
+    Y = net.check_targets(Y, len(X))
+    theta = net.check_theta(theta)
+    smp = as_sampling(sampling)
+    if smp.scheme == "mixture":
+        raise ValueError("sampling: batch_sharpness draws 'without', 'with' or 'reshuffle' "
+                         "batches, not 'mixture'")
+    batches = check_int(batches, "batches", 1)
+    n = len(X)
+    if smp.B > n:
+        raise ValueError(f"sampling: batch size {smp.B} exceeds n = {n}")
+    full = smp.B == n and smp.scheme != "with"
+    rng = np.random.default_rng(check_int(seed, "seed", 0))
+    values = []
+    for _ in range(1 if full else batches):
+        idx = (np.arange(n) if full else rng.choice(n, smp.B, replace=smp.scheme == "with"))
+        g = net.vjp(theta, X[idx], net.residuals(theta, X[idx], Y[idx])) * (net.c / len(idx))
+        gg = float(g @ g)
+        if gg > 0:
+            values.append(float(g @ net.hvp(theta, X[idx], Y[idx], g, kind=kind)) / gg)
+    return float(np.mean(values)) if values else float("nan")
+
+
+__all__ = ["Curvature", "curvature", "to_ensemble", "batch_sharpness", "EXPLICIT_MAX",
+           "WHICH"]

@@ -14,6 +14,7 @@ linearization, equal to the ensemble's to round-off).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -125,36 +126,155 @@ def measure(net: MLP, theta, X, sampling, exact: bool = True) -> dict:
 
 
 POLISH_FROM = 1e-3
-"""Training loss at which a study's run stops and Gauss-Newton polish takes over
-(polish converges quadratically from there; ``docs/theory.md``, section 9)."""
+"""Training loss at which a run stops and Gauss-Newton polish takes over (polish
+converges quadratically from there; ``docs/theory.md``, section 9). Studies whose
+minima should stay close to the trained point (the polish displacement grows with
+the loss it starts from) pass a smaller ``loss_tol``."""
+RETRIES = 2
+"""Times :func:`finish` trains on (to a hundredth of the loss it reached) and polishes
+again after a polish that ``stalled`` or ran out of steps: a ReLU unit at its kink
+stops Gauss-Newton, and a point closer to the zero-loss set is past it."""
+GAP_MAX_P = 30_000
+"""Largest ``p`` for which a row gets ``exact_gap`` at its trained point (Lanczos with
+exact Hessian-vector products)."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """Outcome of :func:`minimum`: the last training segment, its polish, and the whole
+    run's step count and attempts (1 + retries used)."""
+
+    trained: TrainResult
+    polish: Polish
+    steps_run: int
+    attempts: int
+
+    @property
+    def at_minimum(self) -> bool:
+        """The polish reached an exact zero-loss minimum (measured, ``polish.converged``)."""
+        return bool(self.polish.converged)
+
+
+def _diverged(res: TrainResult) -> Polish:
+    nan = float("nan")
+    return Polish(np.asarray(res.theta, dtype=float), res.loss, res.loss, nan, 0, False,
+                  "diverged", "the training run diverged: nothing to polish",
+                  np.array([res.loss]), nan, -1, "gram")
+
+
+def finish(net: MLP, res: TrainResult, X, Y, *, eta: float, sampling, steps: int, seed: int,
+           labels=None, retries: int = RETRIES) -> Found:
+    """Polish the end of a training run ``res``; where the polish ``stalled`` or ran out of
+    steps, train on from ``res.theta`` for up to ``steps`` steps to a hundredth of the
+    loss reached and polish again (at most ``retries`` times). A diverged run is not
+    polished (status ``"diverged"``)."""
+    if res.diverged:
+        return Found(res, _diverged(res), int(res.steps_run), 0)
+    pol = polish(net, res.theta, X, Y)
+    total, attempts = int(res.steps_run), 1
+    while (pol.status in ("stalled", "max_iter") and attempts <= retries
+           and res.loss > 0):
+        res = train(net, res.theta, X, Y, eta, sampling, steps, seed + attempts,
+                    loss_tol=res.loss / 100, labels=labels)
+        total += int(res.steps_run)
+        attempts += 1
+        if res.diverged:
+            return Found(res, _diverged(res), total, attempts)
+        pol = polish(net, res.theta, X, Y)
+    return Found(res, pol, total, attempts)
 
 
 def minimum(net: MLP, theta0, X, Y, *, eta: float, sampling, steps: int, seed: int,
-            loss_tol: float = POLISH_FROM, labels=None) -> tuple[TrainResult, Polish]:
+            loss_tol: float = POLISH_FROM, labels=None, retries: int = RETRIES) -> Found:
     """The pipeline every network study shares: train with GD/SGD (stopping at
-    ``loss_tol``), then :func:`sim.nets.polish` the end point to an exact minimum.
-
-    Returns the training result and the polish; ``polish.converged`` says whether
-    ``polish.theta`` is a minimum (``at_minimum`` in :func:`minimum_fields`)."""
+    ``loss_tol``), then :func:`finish`: polish the end point to an exact minimum
+    (``Found.at_minimum`` says whether it is one)."""
     res = train(net, theta0, X, Y, eta, sampling, steps, seed, loss_tol=loss_tol, labels=labels)
-    return res, polish(net, res.theta, X, Y)
+    return finish(net, res, X, Y, eta=eta, sampling=sampling, steps=steps, seed=seed,
+                  labels=labels, retries=retries)
 
 
-def minimum_fields(res: TrainResult, pol: Polish) -> dict:
+def minimum_fields(found: Found) -> dict:
     """The columns a row gets from :func:`minimum`: the trained point and its polish."""
-    return dict(steps_run=int(res.steps_run), trained_loss=float(res.loss),
+    res, pol = found.trained, found.polish
+    return dict(steps_run=int(found.steps_run), trained_loss=float(res.loss),
                 diverged=bool(res.diverged), polish_status=pol.status,
-                polish_iterations=int(pol.iterations), displacement=float(pol.displacement),
-                loss=float(pol.loss), at_minimum=bool(pol.converged))
+                polish_attempts=int(found.attempts), polish_iterations=int(pol.iterations),
+                displacement=float(pol.displacement), loss=float(pol.loss),
+                at_minimum=found.at_minimum)
+
+
+def trained_fields(net: MLP, theta, X, Y, gap: bool = True) -> dict:
+    """``a`` and ``s`` (Gauss-Newton, Lanczos) at a trained point, and where ``p <=``
+    :data:`GAP_MAX_P` the relative gap ``(a_exact - a) / a`` of the exact Hessian's top
+    eigenvalue (the residual term, which vanishes at a minimum); NaN where not finite."""
+    out = dict(trained_a=np.nan, trained_s=np.nan, exact_gap=np.nan)
+    if not np.all(np.isfinite(theta)):
+        return out
+    cv = curvature(net, theta, X, None)
+    out.update(trained_a=cv.a, trained_s=cv.s)
+    if gap and net.n_params <= GAP_MAX_P:
+        exact = curvature(net, theta, X, Y, kind="exact", which="a")
+        out["exact_gap"] = float((exact.a - cv.a) / cv.a)
+    return out
+
+
+def minimum_row(dataset: str, net: MLP, found: Found, X, Y, X_test, y_test, *,
+                optimizer: str, sampling, eta: float, seed: int, exact: bool = True,
+                **extra) -> dict:
+    """One row of the shared pipeline (and the polished parameters under ``theta``): the
+    trained point (``trained_loss``, ``trained_a``, ``trained_s``, ``exact_gap``), the
+    polish (``polish_status``, ``displacement``, ``at_minimum``) and, at the polished
+    minimum only, ``loss``, accuracies, ``a``, ``s`` and every threshold (NaN, with
+    ``exact_note`` saying why, where it is not a minimum)."""
+    res, pol = found.trained, found.polish
+    fields = minimum_fields(found)
+    fields.update(trained_fields(net, res.theta, X, Y))
+    at = found.at_minimum
+    theta = pol.theta if at else np.asarray(res.theta)
+    if at:
+        measured = measure(net, theta, X, sampling, exact)
+    else:
+        measured = dict(a=np.nan, s=np.nan, eta_gd=np.nan, eta_box=np.nan,
+                        eta_theorem=np.nan, eta_exact=np.nan,
+                        exact_note=f"not a minimum: polish {pol.status}")
+    r = row(dataset, net, res, X, Y, X_test, y_test, optimizer=optimizer, sampling=sampling,
+            eta=eta, seed=seed, measured=measured, theta=theta, **extra)
+    r.update(fields)
+    if at:
+        r["train_acc"] = float(net.accuracy(theta, X, np.argmax(Y, axis=1)))
+    return r
+
+
+def at_minimum(rows: list[dict]) -> tuple[list[dict], dict]:
+    """The rows measured at a minimum, and the count of the others by reason
+    (``"diverged"``, ``"polish stalled"``...): what summaries average, and what they
+    say they left out."""
+    kept, why = [], {}
+    for r in rows:
+        if r.get("at_minimum"):
+            kept.append(r)
+            continue
+        reason = "diverged" if r.get("diverged") else f"polish {r.get('polish_status', '?')}"
+        why[reason] = why.get(reason, 0) + 1
+    return kept, why
+
+
+def left_out(why: dict) -> str:
+    """``"none"`` or ``"3 (polish stalled 2, diverged 1)"``."""
+    if not why:
+        return "none"
+    return f"{sum(why.values())} (" + ", ".join(f"{k} {v}" for k, v in sorted(why.items())) + ")"
 
 
 def row(dataset: str, net: MLP, result, X, Y, X_test, y_test, *, optimizer: str, sampling,
         eta: float, seed: int, exact: bool = True, measured: dict | None = None,
-        **extra) -> dict:
+        theta=None, **extra) -> dict:
     """One model's row (and its parameters under ``theta``, for ``models.npz``);
-    ``measured``: :func:`measure` of ``result.theta`` already made by the caller."""
+    ``measured``: :func:`measure` of ``result.theta`` (or of ``theta``, where given)
+    already made by the caller."""
     smp = sim.sampling.as_sampling(sampling)
-    theta = np.asarray(result.theta)
+    theta = np.asarray(result.theta if theta is None else theta)
     finite = bool(np.all(np.isfinite(theta)))
     test_acc = net.accuracy(theta, X_test, y_test) if finite and len(X_test) else np.nan
     return dict(dataset=dataset, widths="-".join(map(str, net.widths)),
@@ -166,6 +286,18 @@ def row(dataset: str, net: MLP, result, X, Y, X_test, y_test, *, optimizer: str,
                 **(measured if measured is not None else measure(net, theta, X, smp, exact)),
                 **extra,
                 theta=theta)
+
+
+def leave_steps(loss_curves: np.ndarray, t: np.ndarray, steps_run: np.ndarray, factor: float):
+    """First recorded step at which each run's loss exceeds ``factor`` times its start
+    loss (or is not finite: a blow-up), ``-1`` if none up to its last step."""
+    out = np.full(len(loss_curves), -1, dtype=np.int64)
+    for j, (curve, stop) in enumerate(zip(loss_curves, steps_run, strict=True)):
+        seen = t <= stop
+        bad = np.flatnonzero(~(curve[seen] <= factor * curve[0]))
+        if bad.size:
+            out[j] = t[seen][bad[0]]
+    return out
 
 
 def data_of(cfg):
@@ -202,6 +334,8 @@ def load_models(folder: Path):
         return net, f["thetas"], f["X"], f["Y"]
 
 
-__all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "POLISH_FROM", "minimum", "minimum_fields",
-           "training_data", "input_size", "measure", "row", "table",
-           "write_models", "load_models", "data_of", "models_file", "net_of", "check"]
+__all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "POLISH_FROM", "RETRIES", "GAP_MAX_P",
+           "Found", "finish", "leave_steps", "minimum", "minimum_fields", "trained_fields",
+           "minimum_row", "at_minimum", "left_out", "training_data", "input_size", "measure",
+           "row", "table", "write_models", "load_models", "data_of", "models_file", "net_of",
+           "check"]

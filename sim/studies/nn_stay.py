@@ -98,28 +98,16 @@ def net_of(cfg: Config, dataset: str, activation: str) -> MLP:
 
 @cache
 def find_minimum(cfg: Config, key: tuple):
-    """``(net, X, Y, training result, polish)`` of one minimum: the same on every worker
-    (its seed comes from the study seed and the key's position)."""
+    """``(net, X, Y, found)`` (:class:`~sim.studies.networks.Found`) of one minimum: the
+    same on every worker (its seed comes from the study seed and the key's position)."""
     dataset, activation, trainer, _ = key
     X, Y, y, *_ = nw.training_data(dataset, cfg.n, "", cfg.seed)
     net = net_of(cfg, dataset, activation)
     seed = int(np.random.SeedSequence([cfg.seed, minima(cfg).index(key)]).generate_state(1)[0])
-    res, pol = nw.minimum(net, net.init(seed), X, Y, eta=cfg.train_eta,
-                          sampling=cfg.n if trainer == "gd" else cfg.train_B,
-                          steps=cfg.train_steps, seed=seed, labels=y)
-    return net, X, Y, res, pol
-
-
-def left(loss_curves: np.ndarray, t: np.ndarray, steps_run: np.ndarray, factor: float):
-    """First recorded step at which each run's loss exceeds ``factor`` times its start
-    loss (or is not finite: a blow-up), ``-1`` if none up to its last step."""
-    out = np.full(len(loss_curves), -1, dtype=np.int64)
-    for j, (curve, stop) in enumerate(zip(loss_curves, steps_run, strict=True)):
-        seen = t <= stop
-        bad = np.flatnonzero(~(curve[seen] <= factor * curve[0]))
-        if bad.size:
-            out[j] = t[seen][bad[0]]
-    return out
+    found = nw.minimum(net, net.init(seed), X, Y, eta=cfg.train_eta,
+                       sampling=cfg.n if trainer == "gd" else cfg.train_B,
+                       steps=cfg.train_steps, seed=seed, labels=y)
+    return net, X, Y, found
 
 
 def task(cfg: Config, index: int, seed: int) -> dict:
@@ -128,10 +116,11 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     m, b = divmod(index, len(cfg.Bs))
     key = minima(cfg)[m]
     B = cfg.Bs[b]
-    net, X, Y, res, pol = find_minimum(cfg, key)
+    net, X, Y, found = find_minimum(cfg, key)
+    pol = found.polish
     rec = dict(dataset=key[0], activation=key[1], trainer=key[2], init=key[3], B=B,
                widths="-".join(map(str, net.widths)), n=cfg.n, p=net.n_params,
-               nK=cfg.n * net.n_outputs, **nw.minimum_fields(res, pol))
+               nK=cfg.n * net.n_outputs, **nw.minimum_fields(found))
     if not pol.converged:
         return {**rec, "skipped": f"not a minimum: polish {pol.status} ({pol.message})"}
     theta = pol.theta
@@ -148,7 +137,8 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     etas = np.repeat(np.array(cfg.ratios) * th.eta_exact, cfg.runs)
     out = train_many(net, theta + eps * np.tile(U, (R, 1)), X, Y, etas, B,
                      cfg.steps, seeds * R, record_every=cfg.check_every, labels=None)
-    net_steps = left(out.loss_curves, out.t, out.steps_run, cfg.leave_factor).reshape(R, -1)
+    net_steps = nw.leave_steps(out.loss_curves, out.t, out.steps_run,
+                               cfg.leave_factor).reshape(R, -1)
     # In the basis of Ensemble.from_gram, H = Lambda / n is diagonal: the loss of the
     # linearized model x^T H x / 2 is checked in O(r).
     Q = np.diag(ens.H).copy()
