@@ -26,6 +26,22 @@ def test_nn_stay_verdict_is_the_quick_presets(tmp_path):
     assert f"> {nn_stay.verdict(read_summary(folder))}" in README
 
 
+def test_network_sentences_are_the_quick_presets(tmp_path):
+    """The Table 1 and Figure 1 sentences the README quotes are the ones their quick
+    presets compute (rerun here), each recomputed from the summary's numbers by the
+    study's rule."""
+    from sim.studies import nn_escape, nn_sharpness, preset, read_summary, run
+
+    sh = read_summary(run(nn_sharpness.STUDY, preset(nn_sharpness.Config, "quick"),
+                          out=tmp_path, quiet=True))
+    assert sh["sentence"] == nn_sharpness.sentence(nn_sharpness.pattern(sh["by_eta"]))
+    assert f"> {sh['sentence']}" in README
+    es = read_summary(run(nn_escape.STUDY, preset(nn_escape.Config, "quick"), out=tmp_path,
+                          quiet=True))
+    assert es["sentence"] == nn_escape.sentence(es["gd"], es["by_B"], es["eta"])
+    assert f"> {es['sentence']}" in README
+
+
 def _quickstart_commands() -> list[str]:
     """The indented command lines of the README's Quickstart section, in order."""
     section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]

@@ -33,12 +33,12 @@ class Config:
     n: int = option(200, "training samples (the first n)", low=2, quick=100)
     hidden: tuple[int, ...] = option((64,), "hidden layer widths", low=1)
     etas: tuple[float, ...] = option((0.05, 0.1, 0.2, 0.4), "learning rates", positive=True,
-                                     quick=(0.2, 0.5))
+                                     quick=(0.5,))
     Bs: tuple[int, ...] = option((1, 4, 16, 200), "batch sizes (n: GD)", low=1,
                                  quick=(4, 100))
     scales: tuple[float, ...] = option((0.5, 1.0, 2.0), "initialisation scales",
                                        positive=True, quick=(1.0, 2.0))
-    seeds: int = option(5, "seeds per setting", low=1, quick=2)
+    seeds: int = option(5, "seeds per setting", low=1, quick=3)
     steps: int = option(10000, "steps per model at most", low=1, quick=4000)
     loss_tol: float = option(1e-4, "training stops at this loss; polish takes over",
                              positive=True)

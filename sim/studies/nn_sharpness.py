@@ -40,7 +40,7 @@ ETA_RULE = ("2/eta runs from well above the sharpness GD reaches at small eta on
 class Config:
     dataset: str = option("digits", "training data", choices=nw.DATASETS)
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
-    n: int = option(300, "training samples (the first n)", low=2, quick=100, full=300)
+    n: int = option(300, "training samples (the first n)", low=2, quick=80, full=300)
     hidden: tuple[int, ...] = option((128, 128), "hidden layer widths (the paper's: 500 "
                                      "500 500, hours on 2 cores)", low=1, quick=(64,))
     etas: tuple[float, ...] = option((0.05, 0.2, 0.5, 1.0, 2.0, 4.0),
