@@ -284,7 +284,10 @@ def test_reproduce_tiny(tmp_path):
     for g, v in zip(bad["nn_sharpness"]["by_eta"], ("at the edge", "inside"), strict=True):
         g["verdict"] = v  # the paper's pattern reversed
     text2 = "\n".join(reproduce.network_sections(bad, rel))
-    assert "**disagrees** with the paper" in text2 and "**disagrees** with the paper" not in base
+    def fig3(text):
+        return next(line for line in text.splitlines() if "sqrt(gamma)):" in line)
+
+    assert "sqrt(gamma)): **disagrees**" in fig3(text2) and fig3(text2) != fig3(base)
     assert "NOT ordered" in text2 and "NOT ordered" not in base
     assert "**Disagrees**" in text2 and "**Agrees**" in base
 
