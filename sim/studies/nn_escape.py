@@ -18,6 +18,7 @@ better", measured.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -223,10 +224,8 @@ def by_B(cfg: Config, records: list[dict]) -> dict:
                            leave_step_median=float(np.median([r["leave_step"] for r in runs
                                                               if r["left"]])) if k else np.nan,
                            landed=len(landed),
-                           land_status={s: sum(r.get("land_status") == s for r in runs if
-                                               r["left"] and not r.get("landed"))
-                                        for s in {r.get("land_status") for r in runs
-                                                  if r["left"] and not r.get("landed")}},
+                           land_status=dict(Counter(r["land_status"] for r in runs
+                                                    if r["left"] and not r["landed"])),
                            **{f"land_{q}": t_interval([r[f"land_{q}"] for r in landed])
                               for q in LANDED},
                            prediction_mean_square="leave" if cfg.eta > p["eta_exact"] else "stay",
