@@ -98,3 +98,46 @@ def check_square(M, name: str, d: int) -> np.ndarray:
     if arr.shape != (d, d):
         raise ValueError(f"{name} must have shape ({d}, {d}), got {arr.shape}")
     return arr
+
+
+def check_bool(value, name: str) -> bool:
+    """A boolean: ``bool`` or ``numpy.bool_`` only (``'no'``, ``0``, ``None`` are refused,
+    since a truthy string would silently mean True)."""
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+#: Fraction of physical memory one allocation may take unless ``memory_budget`` says
+#: otherwise.
+MEMORY_FRACTION = 0.5
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory (``os.sysconf``; 8 GiB where it cannot be read)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 8 * 2**30
+
+
+def memory_budget(budget=None) -> int:
+    """The byte budget for one large allocation: ``budget`` when given (a positive
+    number of bytes), else :data:`MEMORY_FRACTION` of physical memory."""
+    if budget is None:
+        return int(MEMORY_FRACTION * physical_memory())
+    return int(check_positive(budget, "memory_budget"))
+
+
+def check_memory(nbytes: float, name: str, budget=None, what: str = "") -> None:
+    """Refuse, before allocating, a request estimated at ``nbytes`` bytes that exceeds
+    the budget: a ``ValueError`` that names the argument responsible, the estimate and
+    the budget."""
+    limit = memory_budget(budget)
+    if nbytes > limit:
+        thing = f" for {what}" if what else ""
+        raise ValueError(
+            f"{name}: the estimated memory{thing} is {nbytes / 2**30:.3g} GiB, over the "
+            f"budget of {limit / 2**30:.3g} GiB (pass memory_budget=<bytes> to change it)")
