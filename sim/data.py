@@ -13,7 +13,9 @@ Inputs are returned as float64 arrays ``(n, features)`` and labels as int64 ``(n
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,29 +103,44 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        For a ``path`` that is not a string or path-like.
     ValueError
-        For a bad magic number, an unknown type code or a size that does not match
-        the header.
+        For a missing file, a corrupt or truncated gzip stream, a bad magic number, an
+        unknown type code or a size that does not match the header.
     """
+    return _load_idx(path, "path")
+
+
+def _load_idx(path, name: str) -> np.ndarray:
+    """:func:`load_idx`, its errors naming the argument ``name``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
+    where = f"{name} {str(path)!r}"
     if not path.is_file():
-        raise ValueError(f"path {str(path)!r} is not a file")
+        raise ValueError(f"{where} is not a file")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except EOFError as exc:
+            raise ValueError(f"{where}: truncated gzip stream ({exc})") from exc
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise ValueError(f"{where}: corrupt gzip stream ({exc})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path.name}: not an IDX file (magic number must start with 0 0)")
+        raise ValueError(f"{where}: not an IDX file (magic number must start with 0 0)")
     code, ndim = raw[2], raw[3]
     if code not in IDX_TYPES:
-        raise ValueError(f"{path.name}: unknown IDX type code 0x{code:02x}")
+        raise ValueError(f"{where}: unknown IDX type code 0x{code:02x}")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path.name}: truncated header")
+        raise ValueError(f"{where}: truncated header")
     shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(IDX_TYPES[code])
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)  # exact (np.prod could wrap around for a corrupt header)
     if len(raw) - header != count * dtype.itemsize:
-        raise ValueError(f"{path.name}: {len(raw) - header} data bytes, header says "
+        raise ValueError(f"{where}: {len(raw) - header} data bytes, header says "
                          f"{count * dtype.itemsize}")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(
         dtype.newbyteorder("="))
@@ -133,8 +150,14 @@ def idx_dataset(images: str | os.PathLike, labels: str | os.PathLike,
                 name: str = "IDX") -> Dataset:
     """Images and labels from a pair of IDX files, pixels scaled by 1/255 and flattened
     (the paper's preprocessing); no test split."""
-    X = load_idx(images)
-    y = load_idx(labels).astype(np.int64)
+    X = _load_idx(images, "images")
+    y = _load_idx(labels, "labels")
+    if X.ndim < 1:
+        raise ValueError("images must hold a list of images, got an IDX scalar")
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise ValueError(f"labels must hold integer labels (n,), got {y.dtype} of shape "
+                         f"{y.shape}")
+    y = y.astype(np.int64)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"images has {X.shape[0]} items, labels {y.shape[0]}")
     return Dataset(X.reshape(len(X), -1).astype(np.float64) / 255.0, y, None, None, name)
@@ -150,16 +173,41 @@ def first(X, y, n: int):
     return X[:n], y[:n]
 
 
-def one_hot(y, K: int | None = None) -> np.ndarray:
-    """Targets ``(n, K)`` with a 1 in the label's column (float64)."""
-    y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise TypeError("y must be a 1-D array of integer labels")
-    if y.size and y.min() < 0:
-        raise ValueError("labels must be non-negative")
-    K = int(y.max()) + 1 if K is None else check_int(K, "K")
+def _labels(y, name: str = "y") -> np.ndarray:
+    """``y`` as a 1-D int64 array of non-negative labels (an empty sequence is allowed)."""
+    raw = np.asarray(y)
+    if raw.size == 0 and raw.ndim == 1:
+        return np.zeros(0, dtype=np.int64)
+    if raw.ndim != 1 or raw.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be a 1-D array of integer labels, got "
+                        f"{raw.dtype} entries of shape {raw.shape}")
+    if raw.min() < 0:
+        raise ValueError(f"{name} must hold non-negative labels, got {int(raw.min())}")
+    return raw.astype(np.int64)
+
+
+def _classes(y: np.ndarray, K, low: int) -> int:
+    """``K`` checked against the labels (``>= low`` and above every label), or, when
+    ``None``, inferred as ``max(y) + 1``."""
+    if K is None:
+        if not y.size:
+            raise ValueError("K must be given for an empty y (no label to infer it from)")
+        K = int(y.max()) + 1
+        if K < low:
+            raise ValueError(f"y holds too few classes to infer K (max(y) + 1 = {K} < {low}): "
+                             f"give K")
+        return K
+    K = check_int(K, "K", low)
     if y.size and y.max() >= K:
         raise ValueError(f"label {int(y.max())} does not fit K = {K}")
+    return K
+
+
+def one_hot(y, K: int | None = None) -> np.ndarray:
+    """Targets ``(n, K)`` with a 1 in the label's column (float64); ``K`` defaults to
+    ``max(y) + 1`` and must be given for an empty ``y``."""
+    y = _labels(y)
+    K = _classes(y, K, 1)
     out = np.zeros((len(y), K))
     out[np.arange(len(y)), y] = 1.0
     return out
@@ -168,14 +216,16 @@ def one_hot(y, K: int | None = None) -> np.ndarray:
 def corrupt_labels(y, fraction: float, seed: int, K: int | None = None) -> np.ndarray:
     """A copy of ``y`` in which ``round(fraction n)`` labels, chosen uniformly without
     replacement, are replaced by a different label drawn uniformly from the other
-    ``K - 1`` classes."""
-    y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise TypeError("y must be a 1-D array of integer labels")
+    ``K - 1`` classes.
+
+    ``K >= 2`` classes, ``max(y) + 1`` by default; every label must lie in
+    ``[0, K)``, so every output label does too.
+    """
+    y = _labels(y)
     fraction = check_probability(fraction, "fraction")
-    K = int(y.max()) + 1 if K is None else check_int(K, "K", 2)
+    K = _classes(y, K, 2)
     rng = np.random.default_rng(check_seed(seed))
-    out = y.astype(np.int64).copy()
+    out = y.copy()
     pick = rng.choice(len(y), size=int(round(fraction * len(y))), replace=False)
     shift = rng.integers(1, K, size=pick.size)
     out[pick] = (out[pick] + shift) % K

@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from sim._kernels import rng_below
 from sim._streams import path_states
-from sim._validate import check_int, check_positive, check_real
+from sim._validate import check_bool, check_int, check_positive, check_real
 
 C = np.array([0.1, 1.9])
 """Curvature factors ``c_i`` of the branches around ``x = 1``."""
@@ -109,6 +109,7 @@ class ToyRuns:
 
     def final_fractions(self, tol: float = 0.05) -> dict:
         """Fractions ending within ``tol`` of 0, of 1, diverged, or elsewhere."""
+        tol = check_positive(tol, "tol")
         at0 = np.abs(self.final_x) < tol
         at1 = np.abs(self.final_x - 1) < tol
         div = ~np.isfinite(self.final_x)
@@ -136,6 +137,7 @@ def simulate_toy(eta: float, runs: int, steps: int, seed: int, *, B: int = 1,
     eta = check_positive(eta, "eta")
     runs, steps = check_int(runs, "runs"), check_int(steps, "steps")
     B = check_int(B, "B", 1, 2)
+    replace = check_bool(replace, "replace")
     keep = check_int(keep, "keep", 0, runs)
     x0 = check_real(x0, "x0")
     lo, hi = basin_of_one()
@@ -143,14 +145,16 @@ def simulate_toy(eta: float, runs: int, steps: int, seed: int, *, B: int = 1,
     final_x = np.empty(runs)
     paths = np.empty((keep, steps + 1))
     paths[:, 0] = x0
-    _runs(float(x0), eta, B, bool(replace), steps, lo, hi, path_states(seed, runs), escape_at,
+    _runs(float(x0), eta, B, replace, steps, lo, hi, path_states(seed, runs), escape_at,
           final_x, keep, paths)
-    return ToyRuns(eta, B, bool(replace), steps, float(x0), escape_at, final_x, paths)
+    return ToyRuns(eta, B, replace, steps, float(x0), escape_at, final_x, paths)
 
 
 def batch_curvatures(B: int = 1, replace: bool = False):
     """Curvatures ``h_xi`` of the possible batches at ``x = 1`` and their
-    probabilities (``h_i = 2 c_i``)."""
+    probabilities (``h_i = 2 c_i``); ``B`` in ``{1, 2}``, ``replace`` a bool."""
+    B = check_int(B, "B", 1, 2)
+    replace = check_bool(replace, "replace")
     h = 2 * C
     if B == 1:
         return h, np.array([0.5, 0.5])
@@ -159,9 +163,23 @@ def batch_curvatures(B: int = 1, replace: bool = False):
     return np.array([h[0], h[1], h.mean()]), np.array([0.25, 0.25, 0.5])
 
 
+def _etas(eta) -> np.ndarray:
+    """Learning rates: a finite real number or array (not bool, str, complex or None)."""
+    try:
+        raw = np.asarray(eta)
+    except ValueError:  # ragged
+        raw = np.asarray(None)
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"eta must be a real number or array, got {eta!r}")
+    arr = raw.astype(float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"eta must be finite, got {eta!r}")
+    return arr
+
+
 def lyapunov_at_one(eta, B: int = 1, replace: bool = False):
     """Exact Lyapunov exponent ``E log|1 - eta h_xi|`` of SGD linearised at ``x = 1``."""
-    eta = np.asarray(eta, dtype=float)
+    eta = _etas(eta)
     h, probs = batch_curvatures(B, replace)
     with np.errstate(divide="ignore"):
         return sum(p * np.log(np.abs(1 - eta * hb)) for p, hb in zip(probs, h, strict=True))
@@ -169,7 +187,7 @@ def lyapunov_at_one(eta, B: int = 1, replace: bool = False):
 
 def mean_square_multiplier(eta, B: int = 1, replace: bool = False):
     """``E (1 - eta h_xi)^2``: the second moment's growth factor at ``x = 1``."""
-    eta = np.asarray(eta, dtype=float)
+    eta = _etas(eta)
     h, probs = batch_curvatures(B, replace)
     return sum(p * (1 - eta * hb) ** 2 for p, hb in zip(probs, h, strict=True))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim._validate import check_choice, check_int, check_probability
+from sim._validate import check_bool, check_choice, check_int, check_probability
 
 SCHEMES = ("without", "with", "reshuffle", "mixture")
 """Every sampling scheme, in the order of their kernel codes."""
@@ -51,8 +51,9 @@ class Sampling:
         Probability of a single-sample step, ``[0, 1]``; only for ``"mixture"``,
         where it is required.
     drop_last : bool
-        Random reshuffling only. ``True`` (default): an epoch is ``n // B`` full
-        batches and the last ``n mod B`` samples of the permutation are skipped.
+        Random reshuffling only (``bool`` or ``numpy.bool_``, stored as ``bool``).
+        ``True`` (default): an epoch is ``n // B`` full batches and the last
+        ``n mod B`` samples of the permutation are skipped.
         ``False``: the short final batch of each epoch is kept, as PyTorch's
         ``DataLoader(shuffle=True)`` does by default (the loader of the paper's
         authors; note that their loader's first epoch is the unshuffled order of the
@@ -87,8 +88,7 @@ class Sampling:
                 raise TypeError(f"B is required for scheme={scheme!r}")
             B = check_int(self.B, "B")
         object.__setattr__(self, "B", B)
-        if not isinstance(self.drop_last, bool):
-            raise TypeError(f"drop_last must be a bool, got {self.drop_last!r}")
+        object.__setattr__(self, "drop_last", check_bool(self.drop_last, "drop_last"))
         if not self.drop_last and scheme != "reshuffle":
             raise ValueError("drop_last=False only applies to scheme='reshuffle'")
 

@@ -14,15 +14,16 @@ from functools import cache
 
 import sympy as sp
 
-from theory.recursion import second_moment_recursion
-from theory.sampling import _check_scheme, batch_factor
+from theory._validate import check_bool
+from theory.recursion import _second_moment_recursion
+from theory.sampling import _batch_factor, _check_scheme
 from theory.symbols import H, M, S, a, beta, eta, eta_max, gamma, s, z
 
 
 @cache
 def _scalar_multiplier(scheme: str) -> sp.Expr:
     """``T(m)/m`` in 1-D, where ``H = a`` and ``S = (1/n) sum h_i^2 m = (a^2 + s^2) m``."""
-    rec = second_moment_recursion(scheme)
+    rec = _second_moment_recursion(scheme)
     m = sp.Symbol("m", positive=True)
     scalar = rec.T_gamma.subs({M: m, H: a, S: (a**2 + s**2) * m})
     return sp.factor(sp.expand(scalar / m))
@@ -55,13 +56,12 @@ def conditions_1d(scheme: str = "without", *, batch: bool = True) -> dict:
         in 1-D is the exact one; ``"eta_max"``: ``Eq(eta_max, 2a/(a^2 + gamma s^2))``
         solved by sympy from ``multiplier = 1``; ``"gamma"``: the factor used.
     """
-    return dict(_conditions_1d(scheme, batch))
+    return dict(_conditions_1d(_check_scheme(scheme), check_bool(batch, "batch")))
 
 
 @cache
 def _conditions_1d(scheme: str, batch: bool) -> dict:
-    _check_scheme(scheme)
-    g = batch_factor(scheme) if batch else gamma
+    g = _batch_factor(scheme) if batch else gamma
     mult = _scalar_multiplier(scheme)
     threshold = _positive_root(sp.Eq(mult, 1), eta)
     exact = sp.Le(mult, 1)
@@ -121,7 +121,6 @@ def _jury_cubic(poly: sp.Poly) -> tuple:
     )
 
 
-@cache
 def momentum_recursion(scheme: str = "without", *, batch: bool = True) -> MomentumRecursion:
     """Derive the 3x3 second-moment recursion of 1-D heavy-ball SGD.
 
@@ -130,12 +129,22 @@ def momentum_recursion(scheme: str = "without", *, batch: bool = True) -> Moment
     ``E h_xi^2 = a^2 + gamma s^2`` (``gamma`` from :func:`batch_factor`). Moments of
     the new state are expectations of polynomials in ``h_xi, x_t, x_{t-1}``.
 
+    Parameters
+    ----------
+    scheme : {"without", "with", "mixture"}
+    batch : bool
+        As in :func:`conditions_1d`.
+
     Returns
     -------
     MomentumRecursion
     """
-    _check_scheme(scheme)
-    g = batch_factor(scheme) if batch else gamma
+    return _momentum_recursion(_check_scheme(scheme), check_bool(batch, "batch"))
+
+
+@cache
+def _momentum_recursion(scheme: str, batch: bool) -> MomentumRecursion:
+    g = _batch_factor(scheme) if batch else gamma
     h, x1, x0 = sp.symbols("h x_t x_tm1", real=True)
     u, v, w = sp.symbols("u v w", real=True)
     h_moments = {0: 1, 1: a, 2: a**2 + gamma * s**2}

@@ -19,6 +19,7 @@ from collections import Counter
 import numpy as np
 import sympy as sp
 
+from theory._validate import check_count, check_number, check_probability
 from theory.sampling import _check_scheme
 from theory.symbols import eta
 
@@ -33,16 +34,20 @@ def batch_law(n: int, B: int | None = None, scheme: str = "without", p=None) -> 
     - ``"without"``: each of the ``C(n, B)`` subsets, probability ``1/C(n, B)``;
     - ``"with"``: each multiset of ``B`` draws with its multinomial count ``/ n^B``;
     - ``"mixture"``: ``e_i`` with probability ``p/n``, ``1/n`` everywhere with ``1 - p``.
+
+    ``n`` and ``B`` are integers (NumPy and sympy integers too, never ``bool``), ``p`` a
+    number in ``[0, 1]`` or a sympy expression; ``B`` is ignored by the mixture, ``p``
+    required by it.
     """
-    _check_scheme(scheme)
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    scheme = _check_scheme(scheme)
+    n = check_count(n, "n")
     if scheme == "mixture":
-        p = sp.sympify(p)
+        if p is None:
+            raise ValueError("p is required for scheme='mixture'")
+        p = check_probability(p, "p")
         return [(p / n, tuple(sp.Integer(int(i == j)) for j in range(n))) for i in range(n)] \
             + [((1 - p), tuple(sp.Rational(1, n) for _ in range(n)))]
-    if not isinstance(B, int) or not 1 <= B <= n:
-        raise ValueError(f"B must be an integer in [1, n={n}], got {B!r}")
+    B = check_count(B, "B", 1, n)
     if scheme == "without":
         subsets = list(itertools.combinations(range(n), B))
         return [(sp.Rational(1, len(subsets)),
@@ -54,12 +59,46 @@ def batch_law(n: int, B: int | None = None, scheme: str = "without", p=None) -> 
             for m, count in law.items()]
 
 
+def _curvatures(h) -> list:
+    """``h`` as a non-empty list of exact sympy numbers or expressions, naming ``h``."""
+    try:
+        ndim = np.ndim(h)
+    except ValueError:  # ragged
+        ndim = -1
+    if isinstance(h, (str, bytes)) or ndim != 1:
+        raise TypeError(f"h must be a 1-D sequence of curvatures, got {h!r}")
+    if len(h) == 0:
+        raise ValueError("h must hold at least one curvature")
+    return [sp.nsimplify(check_number(v, f"h[{i}]")) for i, v in enumerate(h)]
+
+
 def moment_function_1d(h, scheme: str = "without", B: int | None = None, p=None) -> sp.Expr:
     """``E|1 - eta h_xi|^q`` for 1-D curvatures ``h`` (numbers or sympy expressions)."""
-    h = [sp.nsimplify(v) for v in h]
+    h = _curvatures(h)
     law = batch_law(len(h), B, scheme, p)
     return sp.Add(*[prob * sp.Abs(1 - eta * sum(w * v for w, v in zip(ws, h, strict=True))) ** q
                     for prob, ws in law])
+
+
+def _real(value, name: str, *, positive: bool = False) -> float:
+    """A finite real number (``> 0`` when ``positive``) as a float, naming ``name``."""
+    expr = check_number(value, name, positive=positive)
+    if not expr.is_number:
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(expr)
+
+
+def _top(h, hi) -> float:
+    """Upper end of the search bracket: ``hi`` (a positive number) or ``4 / max h``."""
+    if hi is not None:
+        return _real(hi, "hi", positive=True)
+    hs = _curvatures(h)
+    if any(not v.is_number for v in hs):
+        raise TypeError("h must hold numbers to bracket a threshold (or give hi)")
+    top = max(float(v) for v in hs)
+    if not top > 0:
+        raise ValueError(f"h must hold a positive curvature, got {h!r}")
+    return 4.0 / top
 
 
 def _first_crossing(f, lo: float, hi: float, grid: int = 4000) -> float:
@@ -80,16 +119,17 @@ def moment_threshold(h, order, scheme: str = "without", B: int | None = None, p=
                      hi: float | None = None) -> float:
     """``eta_q``: the smallest ``eta > 0`` with ``E|1 - eta h_xi|^q = 1`` (``Lambda(q)``
     turns positive), from the symbolic moment function."""
-    expr = moment_function_1d(h, scheme, B, p).subs(q, sp.nsimplify(order))
+    _real(order, "order", positive=True)
+    order = sp.nsimplify(check_number(order, "order"))  # exact: 1/3 stays 1/3
+    expr = moment_function_1d(h, scheme, B, p).subs(q, order)
     f = sp.lambdify(eta, expr - 1, "math")
-    top = max(float(v) for v in h)
-    return _first_crossing(f, 1e-9, hi or 4.0 / top)
+    return _first_crossing(f, 1e-9, _top(h, hi))
 
 
 def almost_sure_threshold(h, scheme: str = "without", B: int | None = None, p=None,
                           hi: float | None = None) -> float:
     """``eta_as``: the smallest ``eta > 0`` where ``E log|1 - eta h_xi|`` turns positive."""
-    hs = [sp.nsimplify(v) for v in h]
+    hs = _curvatures(h)
     law = batch_law(len(hs), B, scheme, p)
     terms = [(float(prob), float(sum(w * v for w, v in zip(ws, hs, strict=True))))
              for prob, ws in law]
@@ -98,8 +138,7 @@ def almost_sure_threshold(h, scheme: str = "without", B: int | None = None, p=No
         return sum(pr * np.log(abs(1 - x * hx)) if abs(1 - x * hx) > 0 else -np.inf
                    for pr, hx in terms)
 
-    top = max(float(v) for v in h)
-    return _first_crossing(f, 1e-9, hi or 4.0 / top)
+    return _first_crossing(f, 1e-9, _top(h, hi))
 
 
 def fourth_moment_operator(Hs, eta_value: float, B: int | None = None,
@@ -108,7 +147,11 @@ def fourth_moment_operator(Hs, eta_value: float, B: int | None = None,
 
     Its spectral radius is ``exp Lambda(4)``: ``E||x_t||^4`` grows like its powers.
     """
-    Hs = np.asarray(Hs, dtype=float)
+    eta_value = _real(eta_value, "eta_value", positive=True)
+    Hs = np.asarray(Hs)
+    if Hs.dtype.kind not in "iuf":
+        raise TypeError(f"Hs must be a real array (n, d, d), got dtype {Hs.dtype}")
+    Hs = Hs.astype(float)
     if Hs.ndim != 3 or Hs.shape[1] != Hs.shape[2]:
         raise ValueError(f"Hs must have shape (n, d, d), got {Hs.shape}")
     n, d, _ = Hs.shape

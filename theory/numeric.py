@@ -13,6 +13,7 @@ import numpy as np
 import sympy as sp
 
 from theory import symbols as sym
+from theory._validate import check_choice
 from theory.conditions import momentum_recursion
 from theory.sampling import batch_factor
 
@@ -38,16 +39,23 @@ def _compile(name: str, scheme: str | None = None):
 
 
 def _as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as a float array: integer or real entries only (a bool, str, complex, None
+    or ragged value is a ``TypeError`` naming ``name``), all finite."""
     try:
-        arr = np.asarray(x, dtype=float)
+        raw = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a real number or array, got {x!r}") from exc
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real number or array, got {x!r}")
+    arr = raw.astype(float)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {x!r}")
     return arr
 
 
 def _as_count_array(x, name: str) -> np.ndarray:
+    """Counts as a float array: integers, or floats with integer values (``B = 1.5`` is a
+    ``ValueError``; ``True`` is a ``TypeError``, not the count 1)."""
     arr = _as_float_array(x, name)
     if np.any(arr != np.round(arr)):
         raise ValueError(f"{name} must be integer-valued, got {x!r}")
@@ -66,8 +74,7 @@ def _check_n_B(n_arr: np.ndarray, B_arr: np.ndarray) -> None:
 def batch_factor_value(n, B, scheme: str = "without"):
     """Numeric ``gamma(n, B)`` of :func:`theory.batch_factor` (``0`` at ``B = n``
     without replacement, including ``n = 1``)."""
-    if scheme not in ("without", "with"):
-        raise ValueError(f"scheme must be 'without' or 'with', got {scheme!r}")
+    check_choice(scheme, "scheme", ("without", "with"))
     n_arr = _as_count_array(n, "n")
     B_arr = _as_count_array(B, "B")
     _check_n_B(n_arr, B_arr)

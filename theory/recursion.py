@@ -23,7 +23,8 @@ import numpy as np
 import sympy as sp
 from sympy.physics.quantum import TensorProduct
 
-from theory.sampling import _check_scheme, batch_factor, weight_moments
+from theory._validate import check_count, check_number, check_probability
+from theory.sampling import _check_scheme, _weight_moments, batch_factor
 from theory.symbols import B, H, H_xi, I, M, P, S, eta, gamma, n, p
 
 # The factors that can stand beside M, by name (the Kronecker form maps them to numbers).
@@ -97,7 +98,6 @@ def _split_at_M(term: sp.Expr) -> tuple[sp.Expr, str, str]:
     return coeff, "H" if left else "I", "H" if right else "I"
 
 
-@cache
 def second_moment_recursion(scheme: str = "without") -> Recursion:
     """Derive ``T(M) = E[(I - eta H_xi) M (I - eta H_xi)]`` for ``scheme``.
 
@@ -111,8 +111,12 @@ def second_moment_recursion(scheme: str = "without") -> Recursion:
         The map in matrix and Kronecker form, with ``gamma`` read off the
         derivation as the coefficient of ``eta^2 S``.
     """
-    _check_scheme(scheme)
-    wm = weight_moments(scheme)
+    return _second_moment_recursion(_check_scheme(scheme))
+
+
+@cache
+def _second_moment_recursion(scheme: str) -> Recursion:
+    wm = _weight_moments(scheme)
     step = sp.expand((1 - eta * H_xi) * M * (1 - eta * H_xi))
     T = sp.expand(sp.Add(*[_expect(t, wm) for t in sp.Add.make_args(step)]))
     derived_gamma = sp.factor(sp.simplify(T.coeff(eta, 2).coeff(S)))
@@ -137,24 +141,6 @@ def second_moment_recursion(scheme: str = "without") -> Recursion:
                      T_gamma, kron, C, D, tuple(terms))
 
 
-def _check_number(value, name: str, *, positive: bool = False) -> sp.Expr:
-    """A real number or a real sympy expression (symbols allowed); numbers must be
-    finite, and ``> 0`` when ``positive``."""
-    if isinstance(value, (bool, str)) or value is None:
-        raise TypeError(f"{name} must be a real number or sympy expression, got {value!r}")
-    try:
-        expr = sp.sympify(value)
-    except (sp.SympifyError, TypeError) as exc:
-        raise TypeError(f"{name} must be a real number or sympy expression, "
-                        f"got {value!r}") from exc
-    if expr.is_number:
-        if expr.is_real is not True or not expr.is_finite:
-            raise ValueError(f"{name} must be real and finite, got {value!r}")
-        if positive and not expr > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")
-    return expr
-
-
 def _as_matrices(Hs) -> list[sp.Matrix]:
     try:
         raw = [np.asarray(h, dtype=object) for h in Hs]
@@ -176,7 +162,7 @@ def _as_matrices(Hs) -> list[sp.Matrix]:
         if m.shape != (d, d):
             raise ValueError(f"Hs[{i}] has shape {m.shape}, expected {(d, d)}")
         for entry in m:
-            _check_number(entry, f"Hs[{i}] entries")
+            check_number(entry, f"Hs[{i}] entries")
         if m != m.T:
             raise ValueError(f"Hs[{i}] is not symmetric")
         if m.is_symbolic():
@@ -213,21 +199,13 @@ def second_moment_operator(Hs, eta_value, B_value=None, scheme: str = "without",
     rec = second_moment_recursion(scheme)
     mats = _as_matrices(Hs)
     n_value, d = len(mats), mats[0].shape[0]
-    subs = {eta: _check_number(eta_value, "eta_value", positive=True), n: n_value}
+    subs = {eta: check_number(eta_value, "eta_value", positive=True), n: n_value}
     if scheme == "mixture":
         if p_value is None:
             raise ValueError("p_value is required for scheme='mixture'")
-        pv = _check_number(p_value, "p_value")
-        if pv.is_number and not 0 <= pv <= 1:
-            raise ValueError(f"p_value must be in [0, 1], got {p_value!r}")
-        subs[p] = pv
+        subs[p] = check_probability(p_value, "p_value")
     else:
-        if isinstance(B_value, bool) or not isinstance(B_value, (int, sp.Integer)) and not (
-                hasattr(B_value, "__index__")):
-            raise TypeError(f"B_value must be an integer, got {B_value!r}")
-        if not 1 <= int(B_value) <= n_value:
-            raise ValueError(f"B_value must be an integer in [1, n={n_value}], got {B_value}")
-        subs[B] = int(B_value)
+        subs[B] = check_count(B_value, "B_value", 1, n_value)
     g = rec.gamma.subs(subs) if not (scheme == "without" and subs.get(B) == n_value) else 0
     mean_H = sum(mats, sp.zeros(d, d)) / n_value
     values = {"I": sp.eye(d), "H": mean_H}
@@ -256,8 +234,7 @@ def theorem_condition(d: int) -> sp.MatrixExpr:
         ``MatrixSymbol``s ``H`` and ``Sigma``; ``.as_explicit()`` gives entries.
         ``gamma`` is left symbolic: substitute :func:`batch_factor`.
     """
-    if not isinstance(d, int) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = check_count(d, "d")
     Hm = sp.MatrixSymbol("H", d, d)
     Sigma = sp.MatrixSymbol("Sigma", d, d)
     Id = sp.Identity(d)

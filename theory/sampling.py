@@ -18,6 +18,7 @@ from functools import cache
 
 import sympy as sp
 
+from theory._validate import check_choice
 from theory.symbols import B, n, p
 
 SCHEMES = ("without", "with", "mixture")
@@ -26,9 +27,10 @@ paper's), with replacement, and the mixture ALG(p) (one random sample with
 probability ``p``, the full batch otherwise)."""
 
 
-def _check_scheme(scheme: str) -> None:
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+def _check_scheme(scheme: str) -> str:
+    """``scheme`` if it is one of :data:`SCHEMES`: a ``TypeError`` for a non-string
+    (checked before a cache would fail on an unhashable one), else a ``ValueError``."""
+    return check_choice(scheme, "scheme", SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,6 @@ class WeightMoments:
     cross: sp.Expr
 
 
-@cache
 def weight_moments(scheme: str) -> WeightMoments:
     """Derive ``E[w_i]``, ``E[w_i^2]`` and ``E[w_i w_j]`` for ``scheme``.
 
@@ -68,7 +69,11 @@ def weight_moments(scheme: str) -> WeightMoments:
     - ``"mixture"``: with probability ``p`` the weights are ``e_I`` (one uniform
       sample), otherwise ``1/n`` each (full batch).
     """
-    _check_scheme(scheme)
+    return _weight_moments(_check_scheme(scheme))
+
+
+@cache
+def _weight_moments(scheme: str) -> WeightMoments:
     if scheme == "without":
         total = sp.binomial(n, B)
         incl_1 = sp.combsimp(sp.binomial(n - 1, B - 1) / total)
@@ -94,7 +99,6 @@ def weight_moments(scheme: str) -> WeightMoments:
     return WeightMoments(scheme, *(sp.factor(sp.simplify(e)) for e in (mean, second, cross)))
 
 
-@cache
 def batch_factor(scheme: str) -> sp.Expr:
     """The batch factor ``gamma = Var(batch mean) / population variance``.
 
@@ -113,7 +117,12 @@ def batch_factor(scheme: str) -> sp.Expr:
         In ``n, B`` (``"without"``: ``(n-B)/(B(n-1))``; ``"with"``: ``1/B``) or ``p``
         (``"mixture"``).
     """
-    wm = weight_moments(scheme)
+    return _batch_factor(_check_scheme(scheme))
+
+
+@cache
+def _batch_factor(scheme: str) -> sp.Expr:
+    wm = _weight_moments(scheme)
     sum_z, sum_z2, sigma2 = sp.symbols("Sz Sz2 sigma2", real=True)
     second_moment = wm.second * sum_z2 + wm.cross * (sum_z**2 - sum_z2)
     centred = second_moment.subs({sum_z: 0, sum_z2: n * sigma2})

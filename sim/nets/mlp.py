@@ -377,10 +377,21 @@ class MLP:
     def accuracy(self, theta, X, labels) -> float:
         """Fraction of samples whose prediction equals ``labels`` (integers, or one-hot
         targets ``(n, K)`` read by their argmax)."""
-        labels = np.asarray(labels)
-        if labels.ndim == 2:
-            labels = np.argmax(labels, axis=1)
-        return float(np.mean(self.predict(theta, X) == labels))
+        X = self.check_inputs(X)
+        raw = np.asarray(labels)
+        if raw.ndim == 2:
+            raw = real_array(raw, "labels", 2)
+            if raw.shape != (len(X), self.n_outputs):
+                raise ValueError(f"labels (one-hot) must have shape ({len(X)}, "
+                                 f"{self.n_outputs}), got {raw.shape}")
+            raw = np.argmax(raw, axis=1)
+        elif raw.ndim != 1 or raw.dtype.kind not in "iu":
+            raise TypeError(f"labels must be integer labels (n,) or one-hot targets (n, K), "
+                            f"got {raw.dtype} entries of shape {raw.shape}")
+        elif raw.shape != (len(X),):
+            raise ValueError(f"labels must hold {len(X)} labels (one per row of X), "
+                             f"got {len(raw)}")
+        return float(np.mean(self.predict(theta, X) == raw))
 
 
 class Linearization:
@@ -392,11 +403,16 @@ class Linearization:
 
     def jvp(self, v) -> np.ndarray:
         """``J_i v`` for every sample, ``(n, K)`` (one forward-mode pass)."""
-        dZs, _ = self.net._tangent(self._layers, self.net.unflatten(v), self._A, self._D1)
+        dlayers = self.net.unflatten(self.net.check_vector(v))
+        dZs, _ = self.net._tangent(self._layers, dlayers, self._A, self._D1)
         return dZs[-1]
 
     def vjp(self, U) -> np.ndarray:
         """``sum_i J_i^T U_i``, ``(p,)`` (one reverse pass)."""
+        U = real_array(U, "U", 2)
+        shape = (len(self._A[0]), self.net.n_outputs)
+        if U.shape != shape:
+            raise ValueError(f"U must have shape {shape}, got {U.shape}")
         return self.net._backward(self._layers, self._A, self._D1, U)
 
     def ntk_blocks(self) -> np.ndarray:

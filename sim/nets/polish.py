@@ -239,9 +239,12 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", 0)
     gram_budget = check_int(gram_budget, "gram_budget", 0)
-    theta0 = np.asarray(theta)
-    if theta0.ndim == 1 and theta0.shape == (net.n_params,) and not np.all(np.isfinite(
-            np.asarray(theta0, dtype=float))):
+    try:
+        theta0 = np.asarray(theta)
+    except ValueError:  # ragged: check_theta names it
+        theta0 = theta
+    if (isinstance(theta0, np.ndarray) and theta0.dtype.kind in "iuf"
+            and theta0.shape == (net.n_params,) and not np.all(np.isfinite(theta0))):
         nan = float("nan")
         return Polish(np.array(theta0, dtype=float), nan, nan, nan, 0, False, "diverged",
                       "theta is not finite (a diverged training run): nothing to polish",
@@ -255,8 +258,9 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
     floor = net.c / 2 * nK / len(X) * (1e3 * np.finfo(float).eps * scale) ** 2
 
     theta = theta0.copy()
-    r = net.residuals(theta, X, Y)
-    loss = net.loss(theta, X, Y)
+    with np.errstate(over="ignore", invalid="ignore"):  # an inf loss is the status below
+        r = net.residuals(theta, X, Y)
+        loss = net.loss(theta, X, Y)
     losses = [loss]
     if not np.isfinite(loss):
         return Polish(theta, loss, loss, 0.0, 0, False, "diverged",
@@ -276,8 +280,8 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
             trial = theta + delta
             with np.errstate(over="ignore", invalid="ignore"):
                 r_new = net.forward(trial, X) - Y if np.all(np.isfinite(trial)) else None
-            new = (np.inf if r_new is None or not np.all(np.isfinite(r_new))
-                   else float(net.c / 2 * np.sum(r_new * r_new) / len(X)))
+                new = (np.inf if r_new is None or not np.all(np.isfinite(r_new))
+                       else float(net.c / 2 * np.sum(r_new * r_new) / len(X)))
             if new < loss:
                 break
             mu = max(10.0 * mu, 1e-3 * top)  # Levenberg-Marquardt: a shorter, safer step

@@ -19,7 +19,15 @@ import numpy as np
 
 from sim._kernels import FULL_BATCH
 from sim._streams import path_states, sampler_args, sampler_arrays, seeded_states
-from sim._validate import check_choice, check_int, check_positive, check_real, check_seed
+from sim._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_seed,
+    real_array,
+)
 from sim.nets import _kernels as NK
 from sim.nets.mlp import MLP
 from sim.sampling import Sampling, as_sampling
@@ -240,7 +248,8 @@ def train_many(net: MLP, thetas0, X, Y, etas, samplings, steps: int | None = Non
     labels : array_like (n,), optional
         Class labels for the accuracy; default ``argmax Y``.
     parallel : bool
-        CPU only: ``False`` runs the serial compilation of the same loop.
+        CPU only: ``False`` runs the serial compilation of the same loop (``bool`` or
+        ``numpy.bool_``).
     **options
         ``record_every``, ``loss_tol``, ``loss_bound``, ``warmup``, ``save_every``,
         ``backend``: the fields of :class:`TrainConfig`.
@@ -253,14 +262,13 @@ def train_many(net: MLP, thetas0, X, Y, etas, samplings, steps: int | None = Non
     """
     net = _check_net(net)
     cfg = _config(steps, config, options)
+    parallel = check_bool(parallel, "parallel")
     X = net.check_inputs(X)
     n = len(X)
     Y = net.check_targets(Y, n)
-    thetas = np.array(thetas0, dtype=np.float64, copy=True)
-    if thetas.ndim != 2 or thetas.shape[1] != net.n_params:
+    thetas = np.array(real_array(thetas0, "thetas0", 2), copy=True)
+    if thetas.shape[1] != net.n_params:
         raise ValueError(f"thetas0 must have shape (m, {net.n_params}), got {thetas.shape}")
-    if not np.all(np.isfinite(thetas)):
-        raise ValueError("thetas0 must be finite")
     m = len(thetas)
     smps = _per_model(samplings, m, "samplings", lambda s: as_sampling(s).check(n))
     eta = np.array(_per_model(etas, m, "etas", lambda e: check_positive(e, "eta")))
@@ -323,9 +331,10 @@ def _train_blas(net, theta0, X, Y, eta, smp, seed, momentum, cfg: TrainConfig,
     theta, vel = theta0.copy(), np.zeros_like(theta0)
 
     def record(t):
+        # A diverging run overflows to inf: that is data (status DIVERGED), not a warning.
         with np.errstate(over="ignore", invalid="ignore"):
             out = net.forward(theta, X) if np.all(np.isfinite(theta)) else None
-        loss = np.nan if out is None else float(net.c / 2 * np.sum((out - Y) ** 2) / n)
+            loss = np.nan if out is None else float(net.c / 2 * np.sum((out - Y) ** 2) / n)
         acc = np.nan if out is None else float(np.mean(np.argmax(out, axis=1) == lab))
         if t % every == 0:
             loss_curve[t // every], acc_curve[t // every] = loss, acc
