@@ -47,7 +47,8 @@ from sim.studies import (
     run,
     toy_example,
 )
-from sim.studies.cli import parse_config
+from sim.studies.cli import OUT, parse_config
+from sim.studies.core import check_study
 
 STUDIES = {"derive_conditions": derive_conditions.STUDY, "toy_example": toy_example.STUDY,
            "diagram": diagram.STUDY, "monte_carlo": monte_carlo.STUDY,
@@ -277,8 +278,16 @@ def reproduce(cfg: Config, *, out="results", executor="serial", workers=None, sc
     return path
 
 
+def check(cfg: Config, options: dict) -> None:
+    """Every study's checks (its results folder can be written, its data exist) before
+    the first study runs: ``ValueError`` naming the option."""
+    for name, config in study_configs(cfg).items():
+        check_study(STUDIES[name], config, options["out"], OUT)
+
+
 def main(argv=None) -> Path:
-    cfg, options = parse_config("reproduce", Config, argv, __doc__.splitlines()[0])
+    cfg, options = parse_config("reproduce", Config, argv, __doc__.splitlines()[0],
+                                check=check)
     return reproduce(cfg, **options)
 
 

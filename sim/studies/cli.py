@@ -7,6 +7,13 @@ never a traceback or a silent default. Every study also takes ``--out``, ``--qui
 or ``--full`` (presets), ``--executor``, ``--workers``, ``--scheduler`` and
 ``--quiet``; ``--seed`` is a field of every study config.
 
+Before anything is written, the command line also checks what a run would otherwise
+fail on later: that ``--out`` (and the results folder in it) can be made and written,
+the study's own ``check`` of its config (its data exist and are large enough), and
+that a ``--scheduler`` accepts connections (within
+:data:`sim.studies.executors.SCHEDULER_TIMEOUT` seconds). A failure is a usage error
+too: exit code 2, one ``error:`` line, no folder left behind.
+
 The studies of the package (:data:`STUDIES`) run as ``python -m sim.studies NAME``
 (:func:`main_named`), with the command line of ``scripts/NAME.py``.
 """
@@ -23,11 +30,13 @@ from dataclasses import MISSING
 from pathlib import Path
 
 from sim.studies.config import check_scalar, preset, spec
-from sim.studies.core import EXECUTORS, Study, run
+from sim.studies.core import EXECUTORS, Study, check_study, run
+from sim.studies.executors import check_scheduler
+from sim.studies.store import check_out
 
 STUDIES = ("toy_example", "diagram", "monte_carlo", "moment_spectrum", "nn_sharpness",
-           "nn_diagram", "nn_correlation", "nn_escape", "nn_edge", "nn_stay", "bench_linear",
-           "bench_mlp")
+           "nn_diagram", "nn_correlation", "nn_escape", "nn_edge", "nn_stay", "nn_conv",
+           "bench_linear", "bench_mlp")
 """The studies of the package: the module ``sim.studies.<name>`` defines ``STUDY``."""
 
 
@@ -114,14 +123,27 @@ def config_parser(name: str, config: type, description: str | None = None,
     return ap
 
 
+OUT = "argument --out"
+SCHEDULER = "argument --scheduler"
+"""How the checks made before a run name the options they reject (as argparse does)."""
+
+
 def parse(study: Study, argv=None, description: str | None = None, prog: str | None = None):
-    """``(config, run options)`` from the command line; exits with code 2 on a bad value."""
-    return parse_config(study.name, study.config, argv, description, study.serial_only, prog)
+    """``(config, run options)`` from the command line; exits with code 2 on a bad value,
+    an ``--out`` that cannot be written, a config that fails ``study.check`` or a
+    scheduler that does not answer."""
+    return parse_config(study.name, study.config, argv, description, study.serial_only, prog,
+                        check=lambda cfg, options: check_study(study, cfg, options["out"], OUT))
 
 
 def parse_config(name: str, config: type, argv=None, description: str | None = None,
-                 serial_only: bool = False, prog: str | None = None):
-    """``(config record, run options)`` of any config type (see :func:`config_parser`)."""
+                 serial_only: bool = False, prog: str | None = None, check=None):
+    """``(config record, run options)`` of any config type (see :func:`config_parser`).
+
+    Before returning, with nothing written: ``--out`` must be a folder that exists or can
+    be made, and be writable; ``check(record, options)`` (optional) must pass; a
+    ``--scheduler`` must accept a connection. Each failure (``ValueError``) is a usage
+    error, exit code 2."""
     ap = config_parser(name, config, description, prog)
     ns = vars(ap.parse_args(argv))
     options = {k: ns.pop(k) for k in ("out", "executor", "workers", "scheduler", "quiet")}
@@ -133,6 +155,14 @@ def parse_config(name: str, config: type, argv=None, description: str | None = N
         ap.error(str(exc))
     if serial_only and (options["executor"] != "serial" or options["scheduler"]):
         ap.error(f"{name} runs serially only (it measures time)")
+    try:
+        check_out(options["out"], OUT)
+        if check is not None:
+            check(record, options)
+        if options["scheduler"]:
+            check_scheduler(options["scheduler"], SCHEDULER)
+    except ValueError as exc:
+        ap.error(" ".join(str(exc).split()))  # one line, whatever the message
     return record, options
 
 

@@ -150,10 +150,12 @@ def to_dict(config) -> dict:
     return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
-def config_hash(config) -> str:
-    """Short stable hash of a config record's values (not of its class name)."""
+def config_hash(config, length: int = 10) -> str:
+    """Stable hash of a config record's values (not of its class name): the first
+    ``length`` hex digits of their SHA-256 (10 name a results folder, 64 are the whole
+    hash that each of its run files records)."""
     blob = json.dumps(to_dict(config), sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:10]
+    return hashlib.sha256(blob).hexdigest()[:length]
 
 
 def from_dict(cls, data: dict):

@@ -12,10 +12,79 @@ process loads them from the on-disk cache instead of compiling again.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 
 from tqdm import tqdm
+
+SCHEDULER_TIMEOUT = 5.0
+"""Seconds :func:`check_scheduler` waits for a scheduler to accept a connection, before
+anything is written: a running scheduler accepts within milliseconds on a network and
+well under a second across continents, while dask's own connect timeout (30 s, then
+retries) would let a wrong address cost half a minute after the results folder exists."""
+DEFAULT_PORT = 8786
+"""dask's scheduler port, which an address without one means."""
+TCP_SCHEMES = ("tcp", "tls", "ws", "wss")
+"""Protocols of addresses ``scheme://host:port`` that run over TCP (probed by a plain
+connection); another (``ucx``, ``inproc``) is probed by dask's own ``connect``."""
+
+
+def _host_port(address: str, location: str, name: str) -> tuple[str, int]:
+    location = location.rstrip("/")
+    if location.startswith("["):  # [IPv6]:port
+        host, _, rest = location[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif location.count(":") > 1:  # a bare IPv6 address: no port
+        host, port = location, ""
+    else:
+        host, _, port = location.partition(":")
+    if not host:
+        raise ValueError(f"{name}: no host in {address!r} (expected tcp://HOST:PORT)")
+    if not port:
+        return host, DEFAULT_PORT
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{name}: {address!r} has no valid port (expected tcp://HOST:PORT)")
+    return host, int(port)
+
+
+def check_scheduler(address: str, name: str = "scheduler",
+                    timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Check that something accepts connections at the dask scheduler ``address``
+    (``tcp://host:port``, ``host:port``, ``tls://``...) within ``timeout`` seconds;
+    ``ValueError`` naming ``name`` otherwise. Nothing is written and no dask client is
+    made: the connection is closed at once."""
+    scheme, sep, location = address.partition("://")
+    if not sep:
+        scheme, location = "tcp", address
+    if scheme in TCP_SCHEMES:
+        host, port = _host_port(address, location, name)
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                pass
+        except OSError as exc:
+            why = ("no answer" if isinstance(exc, TimeoutError)
+                   else exc.strerror or type(exc).__name__)
+            raise ValueError(f"{name}: no dask scheduler reachable at {address} within "
+                             f"{timeout:g} s ({why})") from None
+        return
+    _check_other(address, name, timeout)
+
+
+def _check_other(address: str, name: str, timeout: float) -> None:
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe():
+        comm = await connect(address, timeout=timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: no dask scheduler reachable at {address} within "
+                         f"{timeout:g} s ({exc})") from None
 
 
 def execute(study, config, index: int, seed: int):
@@ -76,4 +145,4 @@ def run_dask(study, config, todo, seeds, save, *, workers=None, scheduler=None,
     return {"workers": n_workers}
 
 
-__all__ = ["execute", "run_serial", "run_dask"]
+__all__ = ["execute", "run_serial", "run_dask", "check_scheduler", "SCHEDULER_TIMEOUT"]

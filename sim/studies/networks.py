@@ -97,6 +97,37 @@ def check(cfg, batch_sizes=()) -> None:
         raise ValueError("idx must name a folder when dataset is idx")
 
 
+def check_data(cfg) -> None:
+    """The ``check`` hook of a network study (fields ``dataset`` or ``datasets``, ``n``,
+    ``seed`` and, optionally, ``idx``): load its data as its tasks will (the loads are
+    cached), so that a missing or unreadable IDX folder, an ``n`` beyond the training
+    samples, or images of the wrong size are a ``ValueError`` naming the field before
+    anything is written."""
+    datasets = cfg.datasets if hasattr(cfg, "datasets") else (cfg.dataset,)
+    idx = getattr(cfg, "idx", "")
+    for dataset in datasets:
+        if dataset == "idx":
+            folder = Path(idx)
+            if not folder.is_dir():
+                raise ValueError(f"idx: {idx!r} is not a folder")
+            if _idx_pair(folder, "train") is None:
+                raise ValueError(f"idx: no train-images/train-labels IDX files in {folder}")
+        try:
+            X, Y, *_ = training_data(dataset, cfg.n, idx, cfg.seed)
+        except OSError as exc:
+            raise ValueError(f"dataset {dataset}{f' (idx {idx})' if dataset == 'idx' else ''}"
+                             f": cannot read the data: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"dataset {dataset}{f' (idx {idx})' if dataset == 'idx' else ''}"
+                             f": {exc}") from None
+        if X.shape[1] != input_size(dataset):
+            raise ValueError(f"dataset {dataset}: samples of {X.shape[1]} values, the nets "
+                             f"take {input_size(dataset)}")
+        if Y.shape[1] != N_CLASSES:
+            raise ValueError(f"dataset {dataset}: {Y.shape[1]} classes, the nets have "
+                             f"{N_CLASSES} outputs")
+
+
 def input_size(dataset: str) -> int:
     return {"digits": 64, "mnist1d": 40, "idx": 784}[dataset]
 
@@ -338,4 +369,4 @@ __all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "POLISH_FROM", "RETRIES", "GAP_
            "Found", "finish", "leave_steps", "minimum", "minimum_fields", "trained_fields",
            "minimum_row", "at_minimum", "left_out", "training_data", "input_size", "measure",
            "row", "table", "write_models", "load_models", "data_of", "models_file", "net_of",
-           "check"]
+           "check", "check_data"]

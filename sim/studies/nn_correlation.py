@@ -166,7 +166,8 @@ def table_lines(by_scale: dict) -> list[str]:
 
 
 STUDY = Study(name="nn_correlation", config=Config, size=lambda c: len(grid(c)), task=task,
-              table=nw.table, summary=summary, plot=plot, files=nw.models_file)
+              table=nw.table, summary=summary, plot=plot, files=nw.models_file,
+              check=nw.check_data)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

@@ -175,7 +175,7 @@ def table_lines(n: int, stats: dict) -> list[str]:
 
 STUDY = Study(name="nn_diagram", config=Config,
               size=lambda c: len(batch_sizes(c)) * c.seeds, task=task, table=nw.table,
-              summary=summary, plot=plot, files=nw.models_file)
+              summary=summary, plot=plot, files=nw.models_file, check=nw.check_data)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

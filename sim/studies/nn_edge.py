@@ -268,7 +268,8 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_edge", config=Config, size=lambda c: len(grid(c)), task=task,
-              table=table, summary=summary, plot=plot, files=nw.models_file)
+              table=table, summary=summary, plot=plot, files=nw.models_file,
+              check=nw.check_data)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

@@ -369,7 +369,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_escape", config=Config, size=size, task=task, table=table,
-              summary=summary, plot=plot, files=files)
+              summary=summary, plot=plot, files=files, check=nw.check_data)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

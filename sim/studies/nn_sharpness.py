@@ -201,7 +201,8 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_sharpness", config=Config, size=lambda c: len(c.etas) * c.seeds,
-              task=task, table=nw.table, summary=summary, plot=plot, files=nw.models_file)
+              task=task, table=nw.table, summary=summary, plot=plot, files=nw.models_file,
+              check=nw.check_data)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

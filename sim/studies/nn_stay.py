@@ -385,7 +385,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
 
 
 STUDY = Study(name="nn_stay", config=Config, size=size, task=task, table=table,
-              summary=summary, plot=plot)
+              summary=summary, plot=plot, check=nw.check_data)
 
 if __name__ == "__main__":
     main(STUDY, description=__doc__.splitlines()[0])

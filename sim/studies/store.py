@@ -9,6 +9,7 @@ dead run left behind without touching the files of a run still going on.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -27,10 +28,49 @@ STALE_SECONDS = 24 * 3600
 """Temporary files of another host are removed once older than this."""
 
 
-def make_dir(path: Path) -> Path:
-    """``mkdir -p`` with mode 0755 whatever the umask (group and others may read)."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)
+def make_dir(path: str | os.PathLike) -> Path:
+    """``mkdir -p`` with mode 0755 whatever the umask (group and others may read): every
+    folder it creates, parents included, gets :data:`DIR_MODE`, and so does ``path`` where
+    it exists already and is this user's; folders above that it did not create keep
+    their mode."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.is_dir() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another run made it first (or it is a file: raise)
+            if not folder.is_dir():
+                raise
+            continue
+        os.chmod(folder, DIR_MODE)
+    if path not in missing and path.stat().st_uid == os.geteuid():
+        os.chmod(path, DIR_MODE)
+    return path
+
+
+def check_out(path: str | os.PathLike, name: str = "out") -> Path:
+    """Check, writing nothing, that the folder ``path`` exists or can be made, and that
+    files can be written in it: its nearest existing ancestor must be a folder this user
+    may write and enter. ``ValueError`` naming ``name`` otherwise (a file in the way,
+    a read-only or unreachable folder)."""
+    path = Path(path)
+    base = path
+    while not os.path.lexists(base) and base.parent != base:
+        base = base.parent  # lexists is False where a parent cannot be entered, too
+    if not base.is_dir():
+        what = "is a file" if base.is_file() else "is not a folder"
+        if base == path:
+            raise ValueError(f"{name}: {path} {what}, not a folder")
+        raise ValueError(f"{name}: cannot make {path}: {base} {what}")
+    if not os.access(base, os.W_OK | os.X_OK):
+        if base == path:
+            raise ValueError(f"{name}: cannot write in {path}: permission denied")
+        raise ValueError(f"{name}: cannot make {path}: {base} is not writable "
+                         "(permission denied)")
     return path
 
 
@@ -80,6 +120,31 @@ def atomic_savez(path: str | os.PathLike, **arrays) -> Path:
 
 def write_json(path: Path, obj) -> Path:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=_json) + "\n")
+
+
+def canonical(obj) -> str:
+    """The one JSON text of ``obj`` that checksums are taken over: sorted keys, no
+    whitespace, NumPy scalars and arrays as plain values. Text parsed back from a
+    :func:`write_json` file gives the same canonical text as the object written."""
+    return json.dumps(json.loads(json.dumps(obj, default=_json)), sort_keys=True,
+                      separators=(",", ":"))
+
+
+def digest(text: str | bytes) -> str:
+    """``sha256:<hex>`` of ``text``."""
+    return "sha256:" + hashlib.sha256(text.encode() if isinstance(text, str) else
+                                      text).hexdigest()
+
+
+def array_digest(array) -> str:
+    """:func:`digest` of an array's dtype, shape and values (not of the ``.npz`` bytes,
+    which hold a time stamp): equal for equal arrays however they were saved."""
+    import numpy as np
+
+    a = np.ascontiguousarray(array)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def _json(x):
@@ -196,4 +261,5 @@ def meta(**extra) -> dict:
 
 
 __all__ = ["atomic_write", "atomic_save", "atomic_savez", "write_json", "write_csv", "read_csv",
-           "make_dir", "clean_temporaries", "meta"]
+           "make_dir", "check_out", "canonical", "digest", "array_digest", "clean_temporaries",
+           "meta"]
