@@ -298,3 +298,61 @@ def test_conv_module_defaults():
     tm = TorchModel(seeded(conv_module, 0), input_shape=(1, 8, 8))
     assert tm.n_outputs == 10
     assert tm.n_params == (9 * 8 + 8) + (8 * 16 * 32 + 32) + (32 * 10 + 10)
+
+
+# ---------------------------------------------------------------- SGD and the conv study
+def test_sgd_is_reproducible_and_gd_is_the_gradient_iteration():
+    """The same seed gives the same numbers; GD (B = n) is the gradient iteration
+    ``theta - eta grad L`` (1e-12); a blow-up is data (diverged, loss inf), not an
+    exception."""
+    from sim.nets.torch_model import sgd
+
+    tm = tiny_cnn()
+    rng = np.random.default_rng(6)
+    X, Y = rng.standard_normal((8, 16)), rng.standard_normal((8, 3))
+    T0 = np.tile(tm.theta(), (3, 1))
+    a = sgd(tm, T0, X, Y, 0.1, 2, 50, 7, check_every=10)
+    b = sgd(tm, T0, X, Y, 0.1, 2, 50, 7, check_every=10)
+    assert np.array_equal(a.thetas, b.thetas) and np.array_equal(a.loss_curves, b.loss_curves)
+    gd = sgd(tm, tm.theta(), X, Y, 0.1, 8, 20, 0, check_every=5)
+    theta = tm.theta()
+    for _ in range(20):
+        theta = theta - 0.1 * tm.gradient(theta, X, Y)
+    assert close(gd.thetas[0], theta, 1e-12)
+    assert gd.loss_curves[0, -1] == pytest.approx(tm.loss(theta, X, Y), rel=1e-12)
+    blow = sgd(tm, tm.theta(), X, Y, 1e6, 8, 50, 0, check_every=5)
+    assert blow.diverged[0] and blow.loss_curves[0, -1] == np.inf
+
+
+def test_nn_conv_tiny(tmp_path):
+    """The conv-net study end to end: every reported row is a polished minimum whose a,
+    s and eta_exact are recomputed from its saved parameters to 1e-10; its sentence
+    follows the data."""
+    from sim.studies import nn_conv, preset, read_summary, run
+    from sim.studies.core import read_runs
+
+    cfg = preset(nn_conv.Config, None, n=20, channels=2, hidden=16, Bs=(4,), seeds=1,
+                 steps=3000, stay_Bs=(2,), ratios=(0.8, 2.0), runs=4, stay_steps=100,
+                 lyapunov_paths=32, lyapunov_steps=200)
+    folder = run(nn_conv.STUDY, cfg, out=tmp_path, quiet=True)
+    sm = read_summary(folder)
+    records = read_runs(folder, nn_conv.STUDY.size(cfg))
+    X, Y, *_ = nn_conv.data_of(cfg)
+    minima = [r for r in records if r["at_minimum"]]
+    assert minima, "no minimum in the tiny preset"
+    for r in minima:
+        assert r["loss"] < 1e-20
+        seed = nn_conv.task_seed(cfg, records.index(r))
+        model = nn_conv.model_of(cfg, seed)
+        ens = to_ensemble(model, r["theta"], X, reduce=True)
+        assert ens.a == pytest.approx(r["a"], rel=1e-10)
+        assert ens.s == pytest.approx(r["s"], rel=1e-10)
+        assert sim.thresholds(ens, r["B"]).eta_exact == pytest.approx(r["eta_exact"], rel=1e-10)
+    fig3 = {int(k): v for k, v in sm["figure3"].items()}
+    assert nn_conv.sentence(fig3, sm["transitions"], cfg.n) == sm["sentence"]
+    assert f"{len(minima)} of {len(records)} runs reached an exact minimum" in sm["sentence"]
+    flipped = [dict(t, verdict="disagrees") for t in sm["transitions"]]
+    if flipped:
+        assert "disagrees in" in nn_conv.sentence(fig3, flipped, cfg.n)
+        assert f"agrees with eta_as in 0 of {len(flipped)}" in nn_conv.sentence(
+            fig3, flipped, cfg.n)

@@ -31,6 +31,7 @@ import copy
 import math
 import sys
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -478,6 +479,141 @@ class TorchLinearization:
         return self._model.ntk_blocks(self._theta, self._X)
 
 
+@dataclass(frozen=True, eq=False)
+class Runs:
+    """Outcome of :func:`sgd`: ``R`` runs.
+
+    Attributes
+    ----------
+    thetas : ndarray (R, p)
+        Final parameters (a run's last finite point where it blew up).
+    t : ndarray (m,)
+        Steps at which the losses were recorded (``0, check_every, ...``).
+    loss_curves : ndarray (R, m)
+        Full-data loss of each run at ``t`` (``inf`` from a blow-up on; after a run
+        stopped at ``loss_tol`` its curve repeats its last loss).
+    steps_run : ndarray (R,)
+        Steps each run made (it stops at ``loss_tol`` or a blow-up).
+    diverged : ndarray (R,) of bool
+        The loss or the parameters left the float64 range.
+    """
+
+    thetas: np.ndarray
+    t: np.ndarray
+    loss_curves: np.ndarray
+    steps_run: np.ndarray
+    diverged: np.ndarray
+
+    @property
+    def loss(self) -> np.ndarray:
+        """Each run's last recorded loss."""
+        return self.loss_curves[:, -1]
+
+
+def batches(n: int, B: int, runs: int, scheme: str, rng: np.random.Generator) -> np.ndarray:
+    """One step's batch indices of every run, ``(runs, B)``: ``"without"`` a uniform
+    ``B``-subset, ``"with"`` ``B`` uniform draws with replacement; ``B = n`` without
+    replacement is the whole data set (GD)."""
+    if scheme == "with":
+        return rng.integers(0, n, size=(runs, B))
+    if B == n:
+        return np.broadcast_to(np.arange(n), (runs, n))
+    return np.argsort(rng.random((runs, n)), axis=1)[:, :B]
+
+
+def sgd(model: TorchModel, thetas0, X, Y, eta: float, B: int, steps: int, seed: int, *,
+        scheme: str = "without", check_every: int = 10, loss_tol: float = 0.0,
+        blowup: float = 1e30) -> Runs:
+    """``R`` runs of SGD on ``model``'s loss at once (``torch.func.vmap`` of the batch
+    gradient over the runs): ``theta <- theta - eta grad L_B(theta)``, ``B`` samples
+    drawn by ``scheme`` at every step, independently per run, from ``seed``.
+
+    Parameters
+    ----------
+    thetas0 : array_like (R, p) or (p,)
+        Starts (one run for a single vector).
+    check_every : int
+        Steps between full-data loss records; a run stops after a record at or below
+        ``loss_tol`` (0: never) or above ``blowup`` (not finite counts too).
+
+    Notes
+    -----
+    Deterministic for a seed: batches come from ``numpy.random.default_rng(seed)``,
+    drawn for every run at every step whether or not it has stopped, so that a run's
+    batches do not depend on the others.
+    """
+    torch = _torch()
+    from sim._validate import check_positive
+
+    if not isinstance(model, TorchModel):
+        raise TypeError(f"model must be a TorchModel, got {type(model).__name__}")
+    T = np.atleast_2d(real_array(thetas0, "thetas0"))
+    if T.shape[1] != model.n_params or T.ndim != 2:
+        raise ValueError(f"thetas0 must have shape (R, {model.n_params}), got "
+                         f"{np.shape(thetas0)}")
+    X = model.check_inputs(X)
+    Y = model.check_targets(Y, len(X))
+    n = len(X)
+    eta = check_positive(eta, "eta")
+    B = check_int(B, "B", 1, None if scheme == "with" else n)
+    steps = check_int(steps, "steps", 1)
+    check_every = check_int(check_every, "check_every", 1)
+    check_choice(scheme, "scheme", ("without", "with"))
+    loss_tol = float(loss_tol)
+    rng = np.random.default_rng(check_int(seed, "seed", 0))
+    R = len(T)
+    x, y = model._x(X), model._t(Y)
+
+    def batch_loss(flat, xb, yb):
+        return model._flat_loss(xb, yb)(flat)
+
+    if R == 1:  # plain autograd: less per-call overhead than the torch.func transforms
+        def step_grad(th, xb, yb):
+            leaf = th[0].detach().requires_grad_(True)
+            value = model._flat_loss(xb[0], yb[0])(leaf)
+            return torch.autograd.grad(value, leaf)[0][None]
+    else:
+        step_grad = torch.func.vmap(torch.func.grad(batch_loss))
+    full_loss = torch.func.vmap(lambda flat: model._flat_loss(x, y)(flat))
+    theta = torch.from_numpy(T.copy())
+    active = np.ones(R, dtype=bool)
+    diverged = np.zeros(R, dtype=bool)
+    steps_run = np.zeros(R, dtype=np.int64)
+    t_rec = list(range(0, steps + 1, check_every))
+    if t_rec[-1] != steps:
+        t_rec.append(steps)
+    curves = np.empty((R, len(t_rec)))
+    with torch.no_grad():
+        curves[:, 0] = full_loss(theta).numpy()
+    bad = ~(curves[:, 0] <= blowup)
+    diverged |= bad
+    active &= ~bad & ~(curves[:, 0] <= loss_tol)
+    k = 1
+    for t in range(1, steps + 1):
+        idx = batches(n, B, R, scheme, rng)
+        if active.any():
+            on = torch.from_numpy(np.flatnonzero(active))
+            ix = torch.from_numpy(np.ascontiguousarray(idx[active]))
+            g = step_grad(theta[on], x[ix], y[ix])
+            theta[on] = theta[on] - eta * g
+            steps_run[active] = t
+        if t == t_rec[k]:
+            with torch.no_grad():
+                values = full_loss(theta).numpy()
+            values = np.where(active, values, curves[:, k - 1])
+            finite = np.isfinite(theta.numpy()).all(axis=1)
+            bad = active & (~(values <= blowup) | ~finite)
+            values[bad] = np.inf
+            diverged |= bad
+            curves[:, k] = values
+            active &= ~bad & ~(values <= loss_tol)
+            k += 1
+            if not active.any():
+                curves[:, k:] = curves[:, k - 1:k]
+                break
+    return Runs(theta.numpy().copy(), np.array(t_rec), curves, steps_run, diverged)
+
+
 def _softmax(Z: np.ndarray) -> np.ndarray:
     Z = Z - Z.max(axis=1, keepdims=True)
     E = np.exp(Z)
@@ -530,5 +666,6 @@ def seeded(module_fn, seed: int, *args, **kwargs):
         torch.random.set_rng_state(state)
 
 
-__all__ = ["TorchModel", "TorchLinearization", "mlp_module", "conv_module", "seeded",
+__all__ = ["TorchModel", "TorchLinearization", "Runs", "sgd", "batches", "mlp_module",
+           "conv_module", "seeded",
            "LOSSES", "JACOBIAN_BUDGET"]
