@@ -16,7 +16,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from sim._validate import check_seed
+from sim._validate import check_int, check_memory, check_seed
 from sim.sampling import SCHEME_CODES, Sampling
 
 SamplerArgs = namedtuple("SamplerArgs", ["scheme", "n", "B", "prob", "drop_last"])
@@ -42,9 +42,13 @@ def sampler_arrays(samplings, n: int) -> SamplerArgs:
                        np.array([r.drop_last for r in rows]))
 
 
-def path_states(seed: int, paths: int) -> np.ndarray:
+def path_states(seed: int, paths: int, *, memory_budget=None) -> np.ndarray:
     """Initial xoroshiro128+ states ``(paths, 2)`` derived from one integer seed by
-    ``SeedSequence``; path ``p``'s stream does not depend on ``paths``' blocking."""
+    ``SeedSequence``; path ``p``'s stream does not depend on ``paths``' blocking.
+    ``memory_budget``: bytes for the states (16 per path, twice while they are made);
+    default half of physical memory, refused before allocating above it."""
+    paths = check_int(paths, "paths", 1)
+    check_memory(32.0 * paths, "paths", memory_budget, f"{paths} random streams")
     seq = np.random.SeedSequence(check_seed(seed))
     states = seq.generate_state(2 * paths, dtype=np.uint64).reshape(paths, 2)
     zero = (states[:, 0] == 0) & (states[:, 1] == 0)

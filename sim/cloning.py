@@ -28,7 +28,15 @@ from scipy import stats
 
 from sim._kernels import CloneArgs, Run, clone_steps_parallel, ensemble_args, resample
 from sim._streams import path_states, sampler_args
-from sim._validate import check_choice, check_int, check_positive, check_real, check_seed
+from sim._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_memory,
+    check_positive,
+    check_real,
+    check_seed,
+)
 from sim.ensembles import Ensemble, check_ensemble
 from sim.sampling import as_sampling
 
@@ -56,6 +64,15 @@ class MomentLyapunov:
         resolves the finite-population bias.
     log_mean_weights : ndarray (replicas, steps)
         ``log mean_j w_j`` at every step of every replica.
+    status : {"ok", "collapsed"}
+        ``collapsed``: in some replica every clone reached exactly 0 at the same step
+        (``x_t = 0`` from then on, as when ``eta h_xi = 1`` in 1-D). Then ``value = -inf``
+        and ``se = 0`` (``ci = (-inf, -inf)``), ``bias = bias_se = NaN`` (not computed);
+        when only some replicas collapsed, ``message`` says how many, and the true
+        ``Lambda(q)`` may be finite but too negative for ``population`` clones to resolve.
+    message : str
+        Why the status is not ``ok``, or why ``bias`` was not computed (the bias check's
+        smaller population collapsed); empty otherwise.
     """
 
     q: float
@@ -68,6 +85,8 @@ class MomentLyapunov:
     bias: float
     log_mean_weights: np.ndarray = field(repr=False)
     bias_se: float = np.nan
+    status: str = "ok"
+    message: str = ""
 
     @property
     def half_width(self) -> float:
@@ -85,9 +104,14 @@ class MomentLyapunov:
         return (self.value - self.half_width, self.value + self.half_width)
 
 
-def clone_args(ens: Ensemble, eta_u: float, smp, q: float, population: int, rseed: int):
+def clone_args(ens: Ensemble, eta_u: float, smp, q: float, population: int, rseed: int, *,
+               memory_budget=None):
     """The :data:`CloneArgs` of one replica (clones uniform on the sphere) and the
-    random stream of its resampling."""
+    random stream of its resampling. ``memory_budget``: bytes for the clones
+    (:func:`cloning_memory`); default half of physical memory, refused before allocating
+    above it."""
+    check_memory(cloning_memory(ens, smp, population, 1, 1), "population", memory_budget,
+                 f"{population} clones")
     unit = ens.unit
     d, n = ens.d, ens.n
     width = n if smp.scheme == "reshuffle" else 1
@@ -125,9 +149,21 @@ def _run(ens, eta_u, smp, q, steps, population, seed, replicas, backend="cpu"):
     return out
 
 
+def cloning_memory(ens: Ensemble, smp, population: int, steps: int, replicas: int,
+                   orders: int = 1) -> float:
+    """Estimated bytes of :func:`moment_lyapunov`: per clone the state, its copy and
+    resampling work (``5 d``), the batch (``2 B``), the reshuffling permutation and its
+    copy (``2 w``), two streams and counters; and the ``(replicas, steps)`` log-weights of
+    each of ``orders`` moment orders and of the bias check."""
+    width = ens.n if smp.scheme == "reshuffle" else 1
+    per_clone = 5 * ens.d + 2 * smp.B + 2 * width + 8
+    return 8.0 * (population * per_clone + 2 * orders * replicas * steps)
+
+
 def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
                     population: int = 4096, seed: int = 0, *, burn_in: int | None = None,
-                    replicas: int = 8, bias_check: bool = True, backend: str = "cpu"):
+                    replicas: int = 8, bias_check: bool = True, backend: str = "cpu",
+                    memory_budget=None):
     """``Lambda(q) = lim (1/t) log E||x_t||^q`` of linearized SGD by cloning.
 
     Parameters
@@ -137,7 +173,7 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
     sampling : Sampling or int
         Any scheme.
     q : float or array_like
-        Moment order(s) ``>= 0``; an array gives one estimate per ``q``.
+        Moment order(s) ``>= 0``; a non-empty array gives one estimate per ``q``.
     steps : int
         Steps per replica.
     population : int
@@ -152,10 +188,19 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
     backend : {"cpu", "cuda"}
         Where the per-clone steps run (one GPU thread per clone); resampling is serial on
         the host either way, so both give the same numbers.
+    memory_budget : float, optional
+        Bytes a run may take (:func:`cloning_memory`: about
+        ``8 N (5 d + 2 B + 2 w + 8)`` for the clones, ``w = n`` under random reshuffling
+        and 1 otherwise, plus ``8 replicas steps`` per ``q``); default half of physical
+        memory (:data:`sim._validate.MEMORY_FRACTION`). A larger estimate is refused with
+        a ``ValueError`` naming ``population, replicas, steps`` before anything is
+        allocated.
 
     Returns
     -------
     MomentLyapunov or list of MomentLyapunov
+        ``status="collapsed"`` (value ``-inf``, see :class:`MomentLyapunov`) where the
+        population reached exactly 0.
 
     Notes
     -----
@@ -172,7 +217,15 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
     replicas = check_int(replicas, "replicas", 2)
     burn_in = steps // 4 if burn_in is None else check_int(burn_in, "burn_in", 0, steps - 1)
     check_choice(backend, "backend", ("cpu", "cuda"))
+    bias_check = check_bool(bias_check, "bias_check")
     qs = np.atleast_1d(np.asarray(q, dtype=object))
+    if qs.size == 0:
+        raise ValueError("q must hold at least one moment order, got an empty sequence")
+    if qs.ndim != 1:
+        raise ValueError(f"q must be a number or a 1-D sequence, got shape {qs.shape}")
+    check_memory(cloning_memory(ens, smp, population, steps, replicas, len(qs)),
+                 "population, replicas, steps", memory_budget,
+                 f"{replicas} replicas of {population} clones over {steps} steps")
     values = []
     for qv in qs:
         qv = check_real(qv, "q")
@@ -182,19 +235,34 @@ def moment_lyapunov(ens: Ensemble, eta: float, sampling, q, steps: int = 200,
     results = []
     for qv in values:
         logs = _run(ens, eta * ens.scale, smp, qv, steps, population, seed, replicas, backend)
+        dead = int(np.isneginf(logs).any(axis=1).sum())
+        if dead:
+            some = "every replica" if dead == replicas else f"{dead} of {replicas} replicas"
+            results.append(MomentLyapunov(
+                qv, -np.inf, 0.0, population, steps, burn_in, replicas, np.nan, logs, np.nan,
+                "collapsed", f"every clone reached exactly 0 in {some}: x_t = 0 from then "
+                f"on, so the estimate of E||x_t||^q is 0 and Lambda(q) = -inf"
+                + ("" if dead == replicas else " (the true value may be finite, below what "
+                   f"{population} clones resolve)")))
+            continue
         per = logs[:, burn_in:].mean(axis=1)
         value = float(per.mean())
-        se = float(per.std(ddof=1) / np.sqrt(replicas)) if np.all(np.isfinite(per)) else np.nan
+        se = float(per.std(ddof=1) / np.sqrt(replicas))
         bias = bias_se = np.nan
+        message = ""
         if bias_check and population >= 8:
             small = _run(ens, eta * ens.scale, smp, qv, steps, population // 4, seed + 1,
                          replicas, backend)
-            per_small = small[:, burn_in:].mean(axis=1)
-            bias = value - float(per_small.mean())
-            bias_se = float(np.sqrt(se**2 + per_small.var(ddof=1) / replicas))
+            if np.isneginf(small).any():
+                message = (f"the bias check's {population // 4} clones reached exactly 0: "
+                           "bias not computed (NaN)")
+            else:
+                per_small = small[:, burn_in:].mean(axis=1)
+                bias = value - float(per_small.mean())
+                bias_se = float(np.sqrt(se**2 + per_small.var(ddof=1) / replicas))
         results.append(MomentLyapunov(qv, value, se, population, steps, burn_in, replicas,
-                                      bias, logs, bias_se))
+                                      bias, logs, bias_se, "ok", message))
     return results[0] if np.ndim(q) == 0 else results
 
 
-__all__ = ["moment_lyapunov", "MomentLyapunov", "clone_args"]
+__all__ = ["moment_lyapunov", "MomentLyapunov", "clone_args", "cloning_memory"]

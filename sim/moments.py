@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim._validate import check_int, check_positive, check_square
-from sim.ensembles import Ensemble, check_ensemble
+from sim._validate import check_bool, check_int, check_memory, check_positive, check_square
+from sim.ensembles import PSD_RTOL, Ensemble, check_ensemble
 from sim.sampling import Sampling, as_sampling, batch_factor
 
 
@@ -116,10 +116,76 @@ def apply_T(ens: Ensemble, eta: float, sampling, M) -> np.ndarray:
     return _times_square(apply_scaled(unit, eta_u, g, M, k), k)
 
 
-def log_second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None):
+def _check_M0(M0, d: int) -> np.ndarray:
+    """``M0`` as a symmetric PSD ``(d, d)`` array: asymmetry up to ``PSD_RTOL max |M0|``
+    is symmetrised away, eigenvalues down to ``-PSD_RTOL lambda_max`` count as 0."""
+    M = check_square(M0, "M0", d)
+    top = float(np.abs(M).max())
+    asym = float(np.abs(M - M.T).max())
+    if asym > PSD_RTOL * top:
+        raise ValueError(f"M0 must be symmetric (E[x_0 x_0^T]): max |M0 - M0^T| = {asym:.3g} "
+                         f"exceeds PSD_RTOL * max |M0| = {PSD_RTOL * top:.3g}")
+    M = 0.5 * (M + M.T)
+    lam = np.linalg.eigvalsh(M)
+    if lam[0] < -PSD_RTOL * max(lam[-1], 0.0):
+        raise ValueError(f"M0 must be positive semi-definite (E[x_0 x_0^T]): lambda_min = "
+                         f"{lam[0]:.3g}, lambda_max = {lam[-1]:.3g} (tolerance PSD_RTOL * "
+                         "lambda_max)")
+    return M
+
+
+def _moments_memory(d: int, steps: int, matrices: int) -> float:
+    """Bytes of the recursion's output: ``(steps + 1)`` logarithms and traces (three
+    vectors) and ``matrices`` stacks of ``(steps + 1, d, d)``."""
+    return 8.0 * (steps + 1) * (3 + matrices * d * d)
+
+
+def _renormalised(ens: Ensemble, eta, sampling, steps, M0, copies: int, budget):
+    """The renormalised recursion; ``copies`` ``(steps + 1, d, d)`` stacks are budgeted
+    (0: the matrices are not kept)."""
+    _, g = markov_gamma(ens, sampling)
+    eta = check_positive(eta, "eta")
+    steps = check_int(steps, "steps", 0)
+    keep = copies > 0
+    check_memory(_moments_memory(ens.d, steps, copies), "steps", budget,
+                 f"{steps + 1} second moments" + (" and their (d, d) matrices" if keep else ""))
+    M = np.eye(ens.d) / ens.d if M0 is None else _check_M0(M0, ens.d)
+    unit, eta_u = ens.unit, eta * ens.scale
+    k = kappa(unit, eta_u)
+    log_tr = np.empty(steps + 1)
+    mats = np.empty((steps + 1, ens.d, ens.d)) if keep else None
+    tr = np.trace(M)
+    with np.errstate(divide="ignore"):
+        log_tr[0] = np.log(tr)
+    M = M / tr if tr > 0 else np.zeros_like(M)
+    if keep:
+        mats[0] = M
+    for t in range(1, steps + 1):
+        M = apply_scaled(unit, eta_u, g, M, k)
+        tr = np.trace(M)
+        with np.errstate(divide="ignore"):
+            log_tr[t] = log_tr[t - 1] + np.log(tr) + 2.0 * np.log(k) if tr > 0 else -np.inf
+        M = M / tr if tr > 0 else np.zeros_like(M)
+        if keep:
+            mats[t] = M
+    return log_tr, mats
+
+
+def log_second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None, *,
+                       memory_budget=None):
     """``log E||x_t||^2 = log tr M_t`` for ``t = 0..steps`` and the unit-trace
     ``M_t / tr M_t``: the recursion renormalised at every step, finite for any
     number of steps and any ``eta``.
+
+    Parameters
+    ----------
+    ens, eta, sampling, steps, M0
+        As in :func:`second_moments`.
+    memory_budget : float, optional
+        Bytes the output may take (``(steps + 1) (d^2 + 3)`` float64 values); default
+        half of physical memory (:data:`sim._validate.MEMORY_FRACTION`). A larger
+        estimate is refused with a ``ValueError`` naming ``steps`` before anything is
+        allocated.
 
     Returns
     -------
@@ -127,33 +193,11 @@ def log_second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None)
         ``-inf`` from the step at which ``M_t`` becomes exactly 0 (then the matrices
         are 0 too).
     """
-    _, g = markov_gamma(ens, sampling)
-    eta = check_positive(eta, "eta")
-    steps = check_int(steps, "steps", 0)
-    M = np.eye(ens.d) / ens.d if M0 is None else check_square(M0, "M0", ens.d)
-    unit, eta_u = ens.unit, eta * ens.scale
-    k = kappa(unit, eta_u)
-    log_tr = np.empty(steps + 1)
-    mats = np.empty((steps + 1, ens.d, ens.d))
-    tr = np.trace(M)
-    if tr < 0 or not np.isfinite(tr):
-        raise ValueError("M0 must be positive semi-definite (tr M0 >= 0)")
-    with np.errstate(divide="ignore"):
-        log_tr[0] = np.log(tr)
-    M = M / tr if tr > 0 else np.zeros_like(M)
-    mats[0] = M
-    for t in range(1, steps + 1):
-        M = apply_scaled(unit, eta_u, g, M, k)
-        tr = np.trace(M)
-        with np.errstate(divide="ignore"):
-            log_tr[t] = log_tr[t - 1] + np.log(tr) + 2.0 * np.log(k) if tr > 0 else -np.inf
-        M = M / tr if tr > 0 else np.zeros_like(M)
-        mats[t] = M
-    return log_tr, mats
+    return _renormalised(ens, eta, sampling, steps, M0, 1, memory_budget)
 
 
 def second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None, *,
-                   return_matrices: bool = False, log: bool = False):
+                   return_matrices: bool = False, log: bool = False, memory_budget=None):
     """Exact ``E||x_t||^2 = tr M_t`` for ``t = 0..steps``.
 
     Parameters
@@ -162,12 +206,20 @@ def second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None, *,
         As in :func:`apply_T`.
     steps : int
     M0 : array_like (d, d), optional
-        ``E[x_0 x_0^T]`` (PSD); default ``I/d`` (a uniformly random unit ``x_0``, the
-        Monte Carlo default).
+        ``E[x_0 x_0^T]``: symmetric PSD (asymmetry up to ``PSD_RTOL max |M0|`` is
+        symmetrised, eigenvalues down to ``-PSD_RTOL lambda_max`` pass; anything beyond
+        is a ``ValueError``); default ``I/d`` (a uniformly random unit ``x_0``, the Monte
+        Carlo default).
     return_matrices : bool
         Also return ``M_t`` of shape ``(steps+1, d, d)``.
     log : bool
         Return ``log tr M_t`` instead: finite for runs that leave the float64 range.
+    memory_budget : float, optional
+        Bytes the output may take (``3 (steps + 1)`` float64 values, plus three
+        ``(steps + 1, d, d)`` stacks with ``return_matrices``: the unit-trace matrices,
+        their scaled copy and a temporary); default half of physical
+        memory (:data:`sim._validate.MEMORY_FRACTION`). A larger estimate is refused with
+        a ``ValueError`` naming ``steps`` before anything is allocated.
 
     Returns
     -------
@@ -175,7 +227,10 @@ def second_moments(ens: Ensemble, eta: float, sampling, steps: int, M0=None, *,
         Computed renormalised at every step (:func:`log_second_moments`), so long
         unstable runs give ``inf`` past ``1e308`` (finite on the log scale), never NaN.
     """
-    log_tr, unit_mats = log_second_moments(ens, eta, sampling, steps, M0)
+    return_matrices = check_bool(return_matrices, "return_matrices")
+    log = check_bool(log, "log")
+    log_tr, unit_mats = _renormalised(ens, eta, sampling, steps, M0,
+                                      3 if return_matrices else 0, memory_budget)
     with np.errstate(over="ignore"):
         traces = log_tr if log else np.exp(log_tr)
     if not return_matrices:

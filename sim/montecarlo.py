@@ -15,7 +15,15 @@ import numpy as np
 
 from sim import _kernels as K
 from sim._streams import path_states, sampler_args, seeded_states
-from sim._validate import check_choice, check_int, check_positive, check_seed, real_array
+from sim._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_memory,
+    check_positive,
+    check_seed,
+    real_array,
+)
 from sim.ensembles import Ensemble, check_ensemble
 from sim.estimates import Fit, growth_fit, lyapunov_fit, moment_summaries
 from sim.sampling import Sampling, as_sampling
@@ -199,10 +207,35 @@ def _x0_array(x0, d: int, paths: int):
     return np.ascontiguousarray(arr), False
 
 
-def kernel_args(ens: Ensemble, cfg: SimulationConfig, x0=None) -> K.Run:
+def run_memory(ens: Ensemble, cfg: SimulationConfig) -> float:
+    """Estimated bytes of one run of :func:`simulate`: per path the state and work rows
+    (``x``, ``y``, the batch, the permutation of random reshuffling, two streams and two
+    counters), the grouped kernel's gathered rows, and the recorded log-norms ``(paths,
+    R)`` five times over (the kernel's output and the temporaries of
+    :func:`sim.estimates.moment_summaries`)."""
+    P, B, d = cfg.paths, cfg.sampling.B, ens.d
+    width = ens.n if cfg.sampling.scheme == "reshuffle" else 1
+    R = cfg.steps // cfg.record_every + 1
+    per_path = 3 * d + 2 * B + width + 6
+    if _method(ens, cfg) == "grouped":
+        per_path += B * (d + 2)
+    return 8.0 * P * (per_path + 5 * R)
+
+
+def _check_run_memory(ens: Ensemble, cfg: SimulationConfig, budget) -> None:
+    check_memory(run_memory(ens, cfg), "paths, steps", budget,
+                 f"{cfg.paths} paths recorded at {cfg.steps // cfg.record_every + 1} steps "
+                 f"(d = {ens.d}, B = {cfg.sampling.B})")
+
+
+def kernel_args(ens: Ensemble, cfg: SimulationConfig, x0=None, *, memory_budget=None
+                ) -> K.Run:
     """What the kernels of one run take (:data:`sim._kernels.Run`): the
     :data:`~sim._kernels.PathArgs` (learning rate ``eta * ens.scale``, random streams, work
-    arrays), the unit-scale ensemble ``ens.unit`` and the sampler."""
+    arrays), the unit-scale ensemble ``ens.unit`` and the sampler. A run estimated above
+    ``memory_budget`` bytes (:func:`run_memory`; default half of physical memory) is
+    refused before anything is allocated."""
+    _check_run_memory(ens, cfg, memory_budget)
     unit = ens.unit
     d, n, P = ens.d, ens.n, cfg.paths
     smp = cfg.sampling
@@ -251,7 +284,7 @@ def _config(eta, sampling, steps, paths, seed, config, options) -> SimulationCon
 
 def simulate(ens: Ensemble, eta=None, sampling=None, steps: int | None = None,
              paths: int | None = None, seed: int | None = None, *, config=None, x0=None,
-             parallel: bool = True, **options) -> SimulationResult:
+             parallel: bool = True, memory_budget=None, **options) -> SimulationResult:
     """Simulate ``paths`` independent runs of linearized SGD.
 
     Call as ``simulate(ens, eta, sampling, steps, paths, seed, **options)`` or
@@ -272,6 +305,12 @@ def simulate(ens: Ensemble, eta=None, sampling=None, steps: int | None = None,
         the default ``M0`` of :func:`sim.moments.second_moments`). Any non-zero norm.
     parallel : bool
         CPU path method only: ``False`` runs the serial compilation of the same kernel.
+    memory_budget : float, optional
+        Bytes the run may take (:func:`run_memory`: about ``8 paths (3 d + 2 B + 5 R)``
+        for ``R`` recorded steps, plus ``8 paths n`` for random reshuffling); default half
+        of physical memory (:data:`sim._validate.MEMORY_FRACTION`). A larger estimate is
+        refused with a ``ValueError`` naming ``paths, steps`` before anything is
+        allocated.
     **options
         ``backend``, ``method``, ``record_every``, ``fit_from``, ``divergence_bound``:
         the fields of :class:`SimulationConfig`.
@@ -289,11 +328,12 @@ def simulate(ens: Ensemble, eta=None, sampling=None, steps: int | None = None,
     any ``eta a`` up to about ``1e300`` and any start norm give finite log-norms.
     """
     check_ensemble(ens)
+    parallel = check_bool(parallel, "parallel")
     cfg = _config(eta, sampling, steps, paths, seed, config, options)
     cfg.sampling.check(ens.n)
     if cfg.method == "grouped" and ens.has_factors:
         raise ValueError("method='grouped' needs a dense ensemble (factors use 'path')")
-    run = kernel_args(ens, cfg, x0)
+    run = kernel_args(ens, cfg, x0, memory_budget=memory_budget)
     args = run.a
     if cfg.backend == "cpu":
         _run_cpu(ens, cfg, run, parallel)
@@ -327,18 +367,19 @@ class LyapunovEstimate:
 
 def lyapunov_exponent(ens: Ensemble, eta: float, sampling, steps: int = 2000,
                       paths: int = 1024, seed: int = 0, *, burn_in: int | None = None,
-                      backend: str = "cpu") -> LyapunovEstimate:
+                      backend: str = "cpu", memory_budget=None) -> LyapunovEstimate:
     """Estimate ``lim (1/t) log||x_t||`` from ``paths`` runs of ``steps`` steps.
 
     Each path gives ``(log||x_T|| - log||x_b||)/(T - b)`` after a burn-in ``b``
     (default ``steps // 10``); paths are independent, so the interval is the
     t-interval of their mean. ``sampling`` is a :class:`Sampling` or an integer ``B``.
+    ``memory_budget``: as in :func:`simulate` (default half of physical memory).
     """
     steps = check_int(steps, "steps", 2)
     burn_in = steps // 10 if burn_in is None else check_int(burn_in, "burn_in", 0, steps - 1)
     every = int(np.gcd(steps, burn_in)) if burn_in else steps
     res = simulate(ens, eta, sampling, steps, paths, seed, backend=backend,
-                   record_every=every, fit_from=burn_in)
+                   record_every=every, fit_from=burn_in, memory_budget=memory_budget)
     f = res.lyapunov_fit
     return LyapunovEstimate(f.value, f.ci, f.se, paths, steps, f.status, f.message)
 
@@ -364,7 +405,8 @@ class AlmostSureThreshold:
         estimates vary smoothly with ``eta``).
     status : {"ok", "exact", "undecided", "no_upper"}
         ``exact``: a full batch (GD), whose exponent ``max_j log|1 - eta h_j|``
-        changes sign at ``2/a`` exactly (no simulation); ``undecided``: bisection
+        changes sign at ``2/a`` exactly (no simulation), or the all-zero ensemble, for
+        which ``x_t = x_0`` at every ``eta`` (``value = lo = hi = inf``); ``undecided``: bisection
         stopped at a learning rate whose interval contains 0 (``[lo, hi]`` is then as
         narrow as ``paths`` and ``steps`` allow); ``no_upper``: no learning rate up to
         the last one tried (``lower (1 + expand 2^9)`` at most) was shown unstable
@@ -382,8 +424,8 @@ class AlmostSureThreshold:
 
 def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None,
                           rtol: float = 0.005, expand: float = 0.02, steps: int = 1000,
-                          paths: int = 128, seed: int = 0, max_evals: int = 24
-                          ) -> AlmostSureThreshold:
+                          paths: int = 128, seed: int = 0, max_evals: int = 24,
+                          memory_budget=None) -> AlmostSureThreshold:
     """``eta_as``: where the Lyapunov exponent of ``prod (I - eta H_xi)`` crosses 0, by
     bracketing and bisection on :func:`lyapunov_exponent`.
 
@@ -404,6 +446,9 @@ def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None
         numbers).
     max_evals : int
         Exponent estimates at most.
+    memory_budget : float, optional
+        Of every :func:`lyapunov_exponent` call, as in :func:`simulate` (default half of
+        physical memory).
 
     Returns
     -------
@@ -420,6 +465,10 @@ def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None
     max_evals = check_int(max_evals, "max_evals", 2)
     smp = as_sampling(sampling)
     smp.check(ens.n)
+    if ens.a == 0:  # every H_i = 0: x_t = x_0 at every eta
+        return AlmostSureThreshold(np.inf, np.inf, np.inf, (), "exact",
+                                   "every H_i is 0: the map is the identity and x_t = x_0 "
+                                   "at every eta (never unstable)")
     if smp.scheme != "reshuffle" and smp.gamma(ens.n) == 0:  # a full batch: GD's map
         eta_gd = 2.0 / ens.a
         return AlmostSureThreshold(eta_gd, eta_gd, eta_gd, (), "exact",
@@ -433,7 +482,8 @@ def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None
     evals = []
 
     def exponent(eta):
-        est = lyapunov_exponent(ens, eta, sampling, steps, paths, seed)
+        est = lyapunov_exponent(ens, eta, sampling, steps, paths, seed,
+                                memory_budget=memory_budget)
         evals.append((float(eta), float(est.value), float(est.ci[0]), float(est.ci[1])))
         return est
 
@@ -476,7 +526,8 @@ def almost_sure_threshold(ens: Ensemble, sampling, *, lower: float | None = None
 
 
 def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
-               factor: float = 100.0, check_every: int = 1, seeds=0) -> np.ndarray:
+               factor: float = 100.0, check_every: int = 1, seeds=0, memory_budget=None
+               ) -> np.ndarray:
     """First step at which the quadratic form ``x_t^T Q x_t`` of each path exceeds
     ``factor`` times its start value ``x_0^T Q x_0`` (``-1``: never within ``steps``).
 
@@ -506,6 +557,8 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
         the streams of :func:`sim.nets.train_many`, so that path ``j`` and a network
         trained with ``seeds[j]`` draw the same batches (for random reshuffling only
         within the first ``check_every`` steps: each check starts a new epoch here).
+    memory_budget : float, optional
+        As in :func:`simulate` (default half of physical memory).
 
     Returns
     -------
@@ -557,7 +610,7 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
         smp = Sampling(scheme="mixture", p=0.0)
     cfg = SimulationConfig(eta=eta, sampling=smp, steps=every, paths=P, seed=0,
                            record_every=every)
-    run = kernel_args(ens, cfg, x0)
+    run = kernel_args(ens, cfg, x0, memory_budget=memory_budget)
     run = run._replace(a=run.a._replace(states=states))
     out = np.full(P, -1, dtype=np.int64)
     logn, q = np.zeros(P), np.empty(P)
@@ -581,4 +634,4 @@ def exit_steps(ens: Ensemble, eta: float, sampling, x0, steps: int, *, Q=None,
 
 __all__ = ["simulate", "exit_steps", "almost_sure_threshold", "AlmostSureThreshold",
            "SimulationResult", "SimulationConfig", "lyapunov_exponent",
-           "LyapunovEstimate", "kernel_args", "BACKENDS", "SIMULATION_METHODS"]
+           "LyapunovEstimate", "kernel_args", "run_memory", "BACKENDS", "SIMULATION_METHODS"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim._eigen import top_eigenpair
-from sim._validate import check_positive
+from sim._validate import check_memory, check_positive
 from sim.ensembles import RANGE_RTOL, Ensemble
 from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average
 from sim.sampling import Sampling
@@ -30,6 +30,29 @@ VERDICT_RTOL = 1e-8
 mean-square stability when ``rho(T) <= 1 + VERDICT_RTOL``, the box when both its
 inequalities hold to the same tolerance. Thresholds are computed to about ``1e-12``,
 so :func:`report` at a threshold of :func:`thresholds` confirms the notion."""
+
+
+LANCZOS_NCV = 24
+"""Lanczos vectors kept by :func:`_top_eigen` above :data:`DENSE_MAX_D` (each a ``d x d``
+matrix)."""
+
+
+def operator_memory(ens: Ensemble) -> float:
+    """Estimated bytes of the top eigenvalue of ``T`` (and of ``C^+ D``): the Lanczos
+    vectors and work (``LANCZOS_NCV + 8`` matrices ``d x d``; the dense symmetric basis
+    up to :data:`DENSE_MAX_D`), and the operator's own arrays: the centred ``H_i - H``
+    and a product with them (``2 n d^2``) for dense ensembles, four ``(n, d, r)`` and
+    ``(n, r, r)`` work arrays for factors."""
+    n, d = ens.n, ens.d
+    mats = d * d * (LANCZOS_NCV + 8) if d > DENSE_MAX_D else (d * (d + 1) // 2 + 8) * d * d
+    work = 2 * n * d * d if ens.G is None else 4 * n * ens.r * (d + ens.r)
+    return 8.0 * (mats + work)
+
+
+def _check_operator_memory(ens: Ensemble, budget) -> None:
+    check_memory(operator_memory(ens), "ens", budget,
+                 f"rho(T) of d = {ens.d}, n = {ens.n} (T acts on d x d matrices; "
+                 "ens.reduced() has d <= n r)")
 
 
 def _sym_basis(d: int):
@@ -63,7 +86,7 @@ def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None):
             return apply_sym(0.5 * (M + M.T)).ravel()
 
         start = (np.eye(d) if v0 is None else v0).ravel()
-        lam, vec, its = top_eigenpair(matvec, d * d, tol=tol, v0=start, ncv=24)
+        lam, vec, its = top_eigenpair(matvec, d * d, tol=tol, v0=start, ncv=LANCZOS_NCV)
         top = vec.reshape(d, d)
         top = 0.5 * (top + top.T)
     if np.trace(top) < 0:
@@ -106,7 +129,8 @@ def _log_top(unit: Ensemble, eta_u: float, g: float, tol: float):
         return float(np.log(max(lam, 0.0)) + 2.0 * np.log(k)), V, its
 
 
-def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10) -> SpectralRadius:
+def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10, *,
+                    memory_budget=None) -> SpectralRadius:
     """Spectral radius of the second-moment map, matrix-free.
 
     Parameters
@@ -118,16 +142,22 @@ def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10) -> 
         Batch sampling (an integer ``B`` means ``Sampling(B)``); not ``"reshuffle"``.
     tol : float
         Relative accuracy of ``rho`` (Lanczos residual tolerance).
+    memory_budget : float, optional
+        Bytes the computation may take (:func:`operator_memory`); default half of
+        physical memory (:data:`sim._validate.MEMORY_FRACTION`). A larger estimate is
+        refused with a ``ValueError`` naming ``ens`` before anything is allocated.
 
     Notes
     -----
     Each Lanczos step applies ``T`` once: ``O(d^3 + n d^2 r)`` with factors. Memory
-    ``O(d^2)`` per Lanczos vector (24 of them). Computed on ``ens.unit`` with ``T``
-    divided by ``max(1, eta a)^2``, so any ``eta`` gives a finite ``log_rho``.
+    ``O(d^2)`` per Lanczos vector (:data:`LANCZOS_NCV` of them). Computed on
+    ``ens.unit`` with ``T`` divided by ``max(1, eta a)^2``, so any ``eta`` gives a finite
+    ``log_rho``.
     """
     _, g = markov_gamma(ens, sampling)
     eta = check_positive(eta, "eta")
     tol = check_positive(tol, "tol")
+    _check_operator_memory(ens, memory_budget)
     log_rho, V, its = _log_top(ens.unit, eta * ens.scale, g, tol)
     with np.errstate(over="ignore"):
         rho = float(np.exp(log_rho))
@@ -152,7 +182,8 @@ def eta_theorem(ens: Ensemble, gamma: float) -> float:
     """Largest ``eta`` with ``lambda_max((I - eta H)^2 + eta^2 gamma Sigma) <= 1``:
     ``2 / lambda_max(H^{+1/2} K H^{+1/2})``, ``K = H^2 + gamma Sigma``."""
     if ens.unit is not ens:
-        return eta_theorem(ens.unit, gamma) / ens.scale
+        with np.errstate(over="ignore"):  # subnormal ensembles: eta beyond 1e308 is inf
+            return float(eta_theorem(ens.unit, gamma) / ens.scale)
     h, U = _range_of_H(ens)
     if h.size == 0:
         return np.inf
@@ -166,7 +197,8 @@ def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10) -> float:
     computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
     null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there)."""
     if ens.unit is not ens:
-        return eta_exact(ens.unit, gamma, tol) / ens.scale
+        with np.errstate(over="ignore"):  # subnormal ensembles: eta beyond 1e308 is inf
+            return float(eta_exact(ens.unit, gamma, tol) / ens.scale)
     h, U = _range_of_H(ens)
     if h.size == 0:
         return np.inf
@@ -210,13 +242,19 @@ class Thresholds:
     eta_exact: float
 
 
-def thresholds(ens: Ensemble, sampling) -> Thresholds:
+def thresholds(ens: Ensemble, sampling, *, memory_budget=None) -> Thresholds:
     """All thresholds of ``docs/theory.md``, section 4, for ``ens`` and ``sampling``
-    (a :class:`Sampling` or an integer ``B``; not ``"reshuffle"``)."""
+    (a :class:`Sampling` or an integer ``B``; not ``"reshuffle"``).
+
+    A threshold beyond the float64 range (an ensemble of subnormal entries) is ``inf``,
+    without overflow warnings. ``memory_budget``: as in :func:`spectral_radius` (default
+    half of physical memory; refused before allocating above it)."""
     _, g = markov_gamma(ens, sampling)
+    _check_operator_memory(ens, memory_budget)
     a, s = ens.a, ens.s
-    eta_gd = 2.0 / a if a > 0 else np.inf
-    eta_box = float(min(eta_gd, 1.0 / (s * np.sqrt(g)) if s * g > 0 else np.inf))
+    with np.errstate(over="ignore"):
+        eta_gd = float(2.0 / a) if a > 0 else np.inf
+        eta_box = float(min(eta_gd, 1.0 / (s * np.sqrt(g)) if s * g > 0 else np.inf))
     if g == 0:  # full batch: T = A (x) A, rho = max_j (1 - eta h_j)^2, every notion is GD's
         return Thresholds(a, s, g, eta_gd, eta_box, eta_gd, eta_gd)
     return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g), eta_exact(ens, g))
@@ -273,7 +311,7 @@ def theorem_lambda(ens: Ensemble, eta: float, gamma: float) -> float:
         return _theorem_scaled(unit, eta_u, gamma, k) * k * k
 
 
-def report(ens: Ensemble, eta: float, sampling) -> StabilityReport:
+def report(ens: Ensemble, eta: float, sampling, *, memory_budget=None) -> StabilityReport:
     """Evaluate every notion of ``docs/theory.md``, section 4, at one learning rate.
 
     Parameters
@@ -281,6 +319,8 @@ def report(ens: Ensemble, eta: float, sampling) -> StabilityReport:
     ens : Ensemble
     eta : float
     sampling : Sampling or int
+    memory_budget : float, optional
+        As in :func:`spectral_radius` (default half of physical memory).
 
     Notes
     -----
@@ -291,7 +331,7 @@ def report(ens: Ensemble, eta: float, sampling) -> StabilityReport:
     """
     sampling, g = markov_gamma(ens, sampling)
     eta = check_positive(eta, "eta")
-    sr = spectral_radius(ens, eta, sampling)
+    sr = spectral_radius(ens, eta, sampling, memory_budget=memory_budget)
     lam = theorem_lambda(ens, eta, g)
     slack = 1.0 + VERDICT_RTOL
     eta_u = eta * ens.scale
@@ -307,4 +347,5 @@ def report(ens: Ensemble, eta: float, sampling) -> StabilityReport:
 
 
 __all__ = ["spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
-           "StabilityReport", "eta_theorem", "eta_exact", "theorem_lambda", "VERDICT_RTOL"]
+           "StabilityReport", "eta_theorem", "eta_exact", "theorem_lambda", "VERDICT_RTOL",
+           "operator_memory", "LANCZOS_NCV"]

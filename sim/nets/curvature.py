@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim._eigen import top_eigenpair
-from sim._validate import check_choice, check_int, check_positive, real_array
+from sim._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_memory,
+    check_positive,
+    real_array,
+)
 from sim.ensembles import Ensemble
 from sim.nets.model import Model, check_model
 
@@ -23,6 +30,14 @@ EXPLICIT_MAX = 2**22
 """``method="auto"`` multiplies by explicit Jacobians up to this ``n K p`` (32 MiB);
 above it a product with the stored Jacobians costs more memory traffic than a few
 batched passes through the net."""
+
+CANCELLATION_MAX = 1e4
+"""Matrix-free Gauss-Newton ``s`` first runs Lanczos on the uncentred product
+``J^T [(c^2/n) J_i J_i^T u_i - (c/n) J (H v)]`` (batched passes and the NTK blocks, no
+per-sample Jacobians). At its eigenvector the two terms cancel by the ratio
+``||first|| / ||difference||``, which multiplies the round-off (``1e-16``) of ``s^2``;
+above this ratio (``s`` below about ``1e-2 a``) Lanczos is rerun, from that vector, on
+the centred product of :class:`_Operators`, so ``s`` keeps at least 12 digits either way."""
 
 CURVATURE_METHODS = ("auto", "explicit", "matrix_free")
 WHICH = ("both", "a", "s")
@@ -63,29 +78,52 @@ class Curvature:
 class _Operators:
     """``v -> H v`` and ``v -> Sigma v`` of one network, data set and kind.
 
-    Gauss-Newton products go through the linearization at ``theta``: ``u = J v``
-    (a forward-mode pass, or a product with the stored Jacobians) and ``J^T U`` (a
-    reverse pass), with the forward pass at ``theta`` made once. With ``u = J v``,
-    ``H v = (c/n) J^T u`` and, since ``H_i = c J_i^T J_i``,
-    ``Sigma v = J^T [(c^2/n) (J_i J_i^T u_i)_i - (c/n) J (H v)]``: two products with
-    ``J`` and two with ``J^T`` per product with ``Sigma``.
+    Gauss-Newton products with ``H`` go through the linearization at ``theta``:
+    ``u = J v`` (a forward-mode pass, or a product with the stored Jacobians) and
+    ``H v = (c/n) J^T u`` (a reverse pass), with the forward pass at ``theta`` made once.
+
+    ``Sigma`` is applied in centred form, ``Sigma v = (1/n) sum_i (H_i - H) y_i`` with the
+    per-sample ``y_i = H_i v - m`` (``p``-vectors) and ``m`` a computed ``H v``:
+    ``(1/n) sum_i H_i y_i - H ybar`` equals it for any ``m``, and round-off in ``y_i``
+    (``1e-16 a |v|``) is multiplied by ``H_i - H`` (size ``s``), not by ``H_i`` (size
+    ``a``). The uncentred ``(1/n) sum_i H_i^2 v - H^2 v`` would lose ``1e-16 a^2``, i.e.
+    ``1e-8 a`` in ``s``. Gauss-Newton: ``H_i y = c J_i^T (J_i y)`` from the per-sample
+    Jacobians (stored, or formed :data:`EXPLICIT_MAX` entries at a time); exact kind:
+    per-sample Hessian-vector products.
     """
 
     def __init__(self, net: Model, theta, X, Y, kind: str, method: str):
         self.net, self.theta, self.X, self.Y, self.kind = net, theta, X, Y, kind
         self.n, self.c = len(X), net.c
         self.count = 0
+        self.cancellation = np.inf
         self.J = None
         if method == "explicit":
             if kind == "exact":
                 raise ValueError("kind='exact' has no explicit form: use method='matrix_free'")
-            J = net.jacobians(theta, X)  # (n, K, p)
-            self.gram = np.matmul(J, J.transpose(0, 2, 1))  # J_i J_i^T, (n, K, K)
-            self.J = J.reshape(-1, J.shape[2])  # (n K, p): products are BLAS calls
+            self.J3 = net.jacobians(theta, X)  # (n, K, p)
+            self.J = self.J3.reshape(-1, self.J3.shape[2])  # (n K, p): products are BLAS calls
         else:
             self.lin = net.linearize(theta, X)
             if kind == "gauss_newton":
                 self.gram = self.lin.ntk_blocks()
+
+    @property
+    def has_uncentred(self) -> bool:
+        """Matrix-free Gauss-Newton: the cheap uncentred product exists."""
+        return self.J is None and self.kind == "gauss_newton"
+
+    def Sigma_uncentred(self, v):
+        """``(1/n) sum_i H_i^2 v - H^2 v`` in output space, recording the cancellation
+        ratio of its two terms in :attr:`cancellation` (see :data:`CANCELLATION_MAX`)."""
+        self.count += 1
+        c, n = self.c, self.n
+        u = self._jvp(v)
+        first = (c**2 / n) * np.matmul(self.gram, u[:, :, None])[:, :, 0]
+        U = first - (c / n) * self._jvp(self._gn(v))
+        size = np.linalg.norm(U)
+        self.cancellation = np.linalg.norm(first) / size if size > 0 else np.inf
+        return self._vjp(U)
 
     def _jvp(self, v):
         """``J_i v`` for every sample, ``(n, K)``."""
@@ -99,40 +137,80 @@ class _Operators:
             return self.J.T @ U.ravel()
         return self.lin.vjp(U)
 
+    def _gn(self, v):
+        """Gauss-Newton ``H v = (c/n) J^T J v``."""
+        return (self.c / self.n) * self._vjp(self._jvp(v))
+
+    def _jacobian_blocks(self):
+        """``(rows, J_rows)``: the per-sample Jacobians, stored or in blocks of at most
+        :data:`EXPLICIT_MAX` entries."""
+        if self.J is not None:
+            yield slice(0, self.n), self.J3
+            return
+        K, p = self.net.n_outputs, self.net.n_params
+        step = max(1, EXPLICIT_MAX // (K * p))
+        for lo in range(0, self.n, step):
+            rows = slice(lo, min(lo + step, self.n))
+            yield rows, self.net.jacobians(self.theta, self.X[rows])
+
     def H(self, v):
         self.count += 1
         if self.kind == "exact":
             return self.net.hvp(self.theta, self.X, self.Y, v, "exact")
-        return (self.c / self.n) * self._vjp(self._jvp(v))
+        return self._gn(v)
 
     def Sigma(self, v):
         self.count += 1
+        p = v.shape[0]
+        acc, ysum = np.zeros(p), np.zeros(p)
         if self.kind == "gauss_newton":
-            u = self._jvp(v)
-            Hv = (self.c / self.n) * self._vjp(u)
-            U = (self.c**2 / self.n) * np.matmul(self.gram, u[:, :, None])[:, :, 0]
-            return self._vjp(U - (self.c / self.n) * self._jvp(Hv))
-        out = np.zeros_like(v)
-        for i in range(self.n):  # exact per-sample Hessians: H_i = n * hvp on sample i
+            c = self.c
+            u = self._jvp(v)  # (n, K)
+            m = (c / self.n) * self._vjp(u)  # H v
+            for rows, Jb in self._jacobian_blocks():
+                Y = c * np.matmul(u[rows, None, :], Jb)[:, 0, :] - m  # (b, p): (H_i - H) v
+                t = np.matmul(Jb, Y[:, :, None])[:, :, 0]  # J_i y_i, (b, K)
+                acc += c * (t.ravel() @ Jb.reshape(-1, p))
+                ysum += Y.sum(axis=0)
+            return acc / self.n - self._gn(ysum / self.n)
+        hvp = self.net.hvp
+        m = hvp(self.theta, self.X, self.Y, v, "exact")
+        for i in range(self.n):  # exact per-sample Hessians: the loss on sample i alone
             Xi, Yi = self.X[i:i + 1], self.Y[i:i + 1]
-            hv = self.net.hvp(self.theta, Xi, Yi, v, "exact")
-            out += self.net.hvp(self.theta, Xi, Yi, hv, "exact")
-        hv = self.net.hvp(self.theta, self.X, self.Y, v, "exact")
-        return out / self.n - self.net.hvp(self.theta, self.X, self.Y, hv, "exact")
+            y = hvp(self.theta, Xi, Yi, v, "exact") - m
+            acc += hvp(self.theta, Xi, Yi, y, "exact")
+            ysum += y
+        return acc / self.n - hvp(self.theta, self.X, self.Y, ysum / self.n, "exact")
 
 
-def _top(apply, p: int, tol: float, seed: int):
+def _top(apply, p: int, tol: float, seed: int, v0=None):
     """Largest eigenvalue of a symmetric ``p x p`` operator, its unit eigenvector and
     the residual ``||A v - lambda v||`` (:func:`sim._eigen.top_eigenpair`, Lanczos from
-    a random start)."""
-    v0 = np.random.default_rng(seed).standard_normal(p)
+    ``v0`` or a random start)."""
+    if v0 is None:
+        v0 = np.random.default_rng(seed).standard_normal(p)
     lam, v, _ = top_eigenpair(apply, p, tol=tol, v0=v0, ncv=16, dense_max=3)
     v = v / np.linalg.norm(v)
     return lam, v, float(np.linalg.norm(apply(v) - lam * v))
 
 
+def curvature_memory(n: int, K: int, p: int, method: str) -> float:
+    """Estimated bytes of :func:`curvature`: explicit, the Jacobians ``(n, K, p)`` and the
+    per-sample ``y_i`` ``(n, p)`` of the centred ``Sigma`` product; matrix-free, one block
+    of Jacobians (``max(EXPLICIT_MAX, K p)`` entries) and its ``y_i``, the NTK blocks
+    ``(n, K, K)`` and four output-space arrays ``(n, K)``; both plus 24 ``p``-vectors of
+    Lanczos and work (the net's activations are the model's own)."""
+    if method == "explicit":
+        entries = n * K * p + 2 * n * p
+    else:
+        block = max(EXPLICIT_MAX, K * p)
+        entries = block + 2 * (block // K) + n * K * (K + 4)
+    return 8.0 * (entries + 24 * p)
+
+
 def curvature(net: Model, theta, X, Y, kind: str = "gauss_newton", tol: float = 1e-8, *,
-              method: str = "auto", seed: int = 0, which: str = "both") -> Curvature:
+              method: str = "auto", seed: int = 0, which: str = "both",
+              memory_budget=None) -> Curvature:
     """Sharpness ``a = lambda_max(H)`` and non-uniformity ``s = sqrt(lambda_max(Sigma))``
     of the loss of ``net`` at ``theta`` on ``(X, Y)``, by Lanczos.
 
@@ -150,8 +228,9 @@ def curvature(net: Model, theta, X, Y, kind: str = "gauss_newton", tol: float = 
         Relative tolerance of the Lanczos eigenvalues (``scipy.sparse.linalg.eigsh``).
     method : {"auto", "explicit", "matrix_free"}
         ``explicit`` forms the per-sample Jacobians ``(n, K, p)`` once and multiplies by
-        them; ``matrix_free`` uses batched JVPs and VJPs (plus, for ``gauss_newton``, the
-        per-sample ``K x K`` Gram matrices, :meth:`MLP.ntk_blocks`).
+        them; ``matrix_free`` uses batched JVPs and VJPs for ``H``, and for ``Sigma``
+        the per-sample Jacobians of :data:`EXPLICIT_MAX` entries at a time
+        (``gauss_newton``) or per-sample Hessian-vector products (``exact``).
         ``auto`` is explicit when ``n K p`` is at most :data:`EXPLICIT_MAX` and
         ``kind="gauss_newton"``. Both give the same numbers.
     seed : int
@@ -159,14 +238,24 @@ def curvature(net: Model, theta, X, Y, kind: str = "gauss_newton", tol: float = 
     which : {"both", "a", "s"}
         Compute both, or only the sharpness or only the non-uniformity (the other is
         NaN).
+    memory_budget : float, optional
+        Bytes the computation may take (:func:`curvature_memory`); default half of
+        physical memory (:data:`sim._validate.MEMORY_FRACTION`). A larger estimate is
+        refused with a ``ValueError`` naming ``X`` (the ``n`` samples) before anything
+        is allocated.
 
     Notes
     -----
-    Explicit: ``O(n K p)`` memory traffic per product with ``H`` or ``Sigma``;
-    matrix-free: one forward pass at ``theta``, then one tangent and one reverse pass
-    per product with ``H``, two of each per product with ``Sigma``
-    (``kind="exact"``: ``Sigma`` needs two per-sample Hessian-vector products per
-    sample).
+    ``Sigma`` is applied in centred form (see :class:`_Operators`), so ``s`` of
+    identical samples is 0 to about ``1e-16 a`` (the uncentred form would leave
+    ``1e-8 a``); matrix-free Gauss-Newton tries the cheaper uncentred product first and
+    keeps it only where it cancels by less than :data:`CANCELLATION_MAX`. Explicit:
+    ``O(n K p)`` memory traffic per product with ``H`` or ``Sigma``; matrix-free: one
+    forward pass at ``theta``, then one tangent and one reverse pass per product with
+    ``H``, two of each per uncentred product with ``Sigma``, plus the per-sample
+    Jacobians (about ``K`` reverse passes over the data) per centred one;
+    ``kind="exact"``: two per-sample Hessian-vector products per sample and two full
+    ones.
     """
     net = check_model(net)
     check_choice(kind, "kind", ("gauss_newton", "exact"))
@@ -182,20 +271,36 @@ def curvature(net: Model, theta, X, Y, kind: str = "gauss_newton", tol: float = 
     if method == "auto":
         small = len(X) * net.n_outputs * net.n_params <= EXPLICIT_MAX
         method = "explicit" if small and kind == "gauss_newton" else "matrix_free"
+    check_memory(curvature_memory(len(X), net.n_outputs, net.n_params, method), "X",
+                 memory_budget, f"the {method} curvature of {len(X)} samples "
+                 f"(K = {net.n_outputs}, p = {net.n_params})")
     ops = _Operators(net, theta, X, Y, kind, method)
     a = a_res = s = s_res = np.nan
     if which != "s":
         a, _, a_res = _top(ops.H, net.n_params, tol, seed)
     if which != "a":
-        lam, _, s_res = _top(ops.Sigma, net.n_params, tol, seed + 1)
+        v0 = None
+        if ops.has_uncentred:
+            lam, v0, s_res = _top(ops.Sigma_uncentred, net.n_params, tol, seed + 1)
+        if v0 is None or ops.cancellation > CANCELLATION_MAX:
+            lam, _, s_res = _top(ops.Sigma, net.n_params, tol, seed + 1, v0)
         s = float(np.sqrt(max(lam, 0.0)))
     return Curvature(a=a, s=s, a_residual=a_res,
                      s_residual=s_res, matvecs=ops.count, kind=kind, method=method,
                      loss=np.nan if Y is None else net.loss(theta, X, Y))
 
 
+def ensemble_memory(n: int, K: int, p: int, reduce: bool) -> float:
+    """Estimated bytes of :func:`to_ensemble`: reduced, the NTK Gram matrix ``(n K)^2``
+    while it is summed and symmetrised (three copies) and its eigendecomposition
+    (:meth:`Ensemble.from_gram`, five); unreduced, the Jacobians ``(n, K, p)``, their
+    transposed factors and the ensemble's private copy."""
+    N = n * K
+    return 8.0 * (8 * N * N if reduce else 3 * N * p)
+
+
 def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str | None = None,
-                directions=None):
+                directions=None, memory_budget=None):
     """The per-sample Hessians ``H_i = c J_i^T J_i`` of ``net`` at ``theta`` as an
     :class:`~sim.Ensemble` with factors ``G_i = sqrt(c) J_i^T`` (``(n, p, K)``).
 
@@ -218,6 +323,11 @@ def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str |
         ensemble's coordinates: reduced, ``z = C^T (sqrt(c) J v)`` (see
         :meth:`Ensemble.from_gram`; the part of ``v`` in ``null(H)`` drops out, as it
         never moves under the linearized dynamics); unreduced, ``v`` itself.
+    memory_budget : float, optional
+        Bytes the ensemble may take while it is built (:func:`ensemble_memory`: about
+        ``64 (n K)^2`` reduced, ``24 n K p`` unreduced); default half of physical memory
+        (:data:`sim._validate.MEMORY_FRACTION`). A larger estimate is refused with a
+        ``ValueError`` naming ``X`` (the ``n`` samples) before anything is allocated.
 
     Returns
     -------
@@ -229,8 +339,10 @@ def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str |
     X = net.check_inputs(X)
     n, K, p = len(X), net.n_outputs, net.n_params
     name = name or f"{net!r} at theta, n={n}"
-    if reduce is None:
-        reduce = p > n * K
+    reduce = p > n * K if reduce is None else check_bool(reduce, "reduce")
+    check_memory(ensemble_memory(n, K, p, reduce), "X", memory_budget,
+                 f"the {'reduced ' if reduce else ''}ensemble of {n} samples "
+                 f"(n K = {n * K}, p = {p})")
     D = None
     if directions is not None:
         D = real_array(directions, "directions", 2)
@@ -238,7 +350,7 @@ def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str |
             raise ValueError(f"directions must have shape (m, {p}), got {D.shape}")
     if reduce:  # from the NTK Gram matrix c J J^T: no p-dimensional array is formed
         ens, C = Ensemble.from_gram(net.c * net.ntk(theta, X), n, name=f"{name} (reduced)",
-                                    coordinates=True)
+                                    coordinates=True, memory_budget=memory_budget)
         if D is None:
             return ens
         JD = np.stack([net.jvp(theta, X, v).ravel() for v in D])  # (m, n K)
@@ -286,4 +398,4 @@ def batch_sharpness(net: Model, theta, X, Y, sampling, *, batches: int = 64,
 
 
 __all__ = ["Curvature", "curvature", "to_ensemble", "batch_sharpness", "EXPLICIT_MAX",
-           "WHICH"]
+           "WHICH", "curvature_memory", "ensemble_memory", "CANCELLATION_MAX"]
