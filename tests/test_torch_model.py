@@ -356,3 +356,37 @@ def test_nn_conv_tiny(tmp_path):
         assert "disagrees in" in nn_conv.sentence(fig3, flipped, cfg.n)
         assert f"agrees with eta_as in 0 of {len(flipped)}" in nn_conv.sentence(
             fig3, flipped, cfg.n)
+
+
+def test_cross_entropy_curvature_and_thresholds_equal_dense():
+    """Cross-entropy: ``a``, ``s`` by Lanczos (explicit and matrix-free) and the
+    thresholds of ``to_ensemble`` (reduced and unreduced) equal those of the dense
+    per-sample Gauss-Newton Hessians ``J_i^T L_i J_i`` (1e-9: Lanczos asked to 1e-10)."""
+    from sim.nets import residual_gap
+
+    tm = tiny_cnn("cross_entropy", classes=3)
+    theta = tm.theta()
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((6, 16)), np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    J = explicit_jacobians(tm, theta, X)
+    L = tm.output_hessians(theta, X)
+    Hs = np.matmul(np.matmul(J.transpose(0, 2, 1), L), J)
+    dense = sim.from_hessians(Hs)
+    for method in ("explicit", "matrix_free"):
+        cv = curvature(tm, theta, X, Y, tol=1e-10, method=method)
+        assert cv.a == pytest.approx(dense.a, rel=1e-9)
+        assert cv.s == pytest.approx(dense.s, rel=1e-9)
+    for reduce in (True, False):
+        ens = to_ensemble(tm, theta, X, reduce=reduce)
+        for B in (1, 3):
+            got, want = sim.thresholds(ens, B), sim.thresholds(dense, B)
+            assert got.eta_exact == pytest.approx(want.eta_exact, rel=1e-9)
+            assert got.a == pytest.approx(want.a, rel=1e-9)
+    gap = residual_gap(tm, theta, X, Y)
+    Hfull = torch.autograd.functional.hessian(
+        tm._flat_loss(torch.from_numpy(X).reshape(6, 1, 4, 4), torch.from_numpy(Y)),
+        torch.from_numpy(theta)).numpy()
+    a_exact = np.linalg.eigvalsh(Hfull)[-1]
+    assert gap == pytest.approx((a_exact - dense.a) / dense.a, rel=1e-6, abs=1e-9)
+    with pytest.raises(ValueError, match="no zero-loss minimum"):
+        polish(tm, theta, X, Y)

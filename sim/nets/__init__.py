@@ -13,12 +13,18 @@ The wing depends on the engine (:mod:`sim.ensembles`, :mod:`sim.sampling`,
 :mod:`sim.montecarlo`), never the other way round. See ``docs/theory.md``, section 7.
 """
 
-from sim.nets.curvature import Curvature, batch_sharpness, curvature, to_ensemble
+from sim.nets.curvature import (
+    Curvature,
+    batch_sharpness,
+    curvature,
+    residual_gap,
+    to_ensemble,
+)
 from sim.nets.mlp import MLP
 from sim.nets.model import Model, check_model
 from sim.nets.polish import Polish, polish
 from sim.nets.training import ManyResult, TrainConfig, TrainResult, train, train_many
 
-__all__ = ["MLP", "batch_sharpness", "curvature", "Curvature", "to_ensemble", "train",
-           "train_many", "TrainConfig", "TrainResult", "ManyResult", "polish", "Polish", "Model",
-           "check_model"]
+__all__ = ["MLP", "batch_sharpness", "residual_gap", "curvature", "Curvature", "to_ensemble",
+           "train", "train_many", "TrainConfig", "TrainResult", "ManyResult", "polish",
+           "Polish", "Model", "check_model"]

@@ -24,7 +24,7 @@ from sim._validate import (
     real_array,
 )
 from sim.ensembles import Ensemble
-from sim.nets.model import Model, check_model
+from sim.nets.model import Model, check_model, output_factors, output_hessians
 
 EXPLICIT_MAX = 2**22
 """``method="auto"`` multiplies by explicit Jacobians up to this ``n K p`` (32 MiB);
@@ -95,6 +95,7 @@ class _Operators:
     def __init__(self, net: Model, theta, X, Y, kind: str, method: str):
         self.net, self.theta, self.X, self.Y, self.kind = net, theta, X, Y, kind
         self.n, self.c = len(X), net.c
+        self.L = output_hessians(net, theta, X) if kind == "gauss_newton" else None
         self.count = 0
         self.cancellation = np.inf
         self.J = None
@@ -117,10 +118,10 @@ class _Operators:
         """``(1/n) sum_i H_i^2 v - H^2 v`` in output space, recording the cancellation
         ratio of its two terms in :attr:`cancellation` (see :data:`CANCELLATION_MAX`)."""
         self.count += 1
-        c, n = self.c, self.n
+        n = self.n
         u = self._jvp(v)
-        first = (c**2 / n) * np.matmul(self.gram, u[:, :, None])[:, :, 0]
-        U = first - (c / n) * self._jvp(self._gn(v))
+        first = self._out(np.matmul(self.gram, self._out(u)[:, :, None])[:, :, 0]) / n
+        U = first - self._out(self._jvp(self._gn(v))) / n
         size = np.linalg.norm(U)
         self.cancellation = np.linalg.norm(first) / size if size > 0 else np.inf
         return self._vjp(U)
@@ -137,9 +138,15 @@ class _Operators:
             return self.J.T @ U.ravel()
         return self.lin.vjp(U)
 
+    def _out(self, U, rows=slice(None)):
+        """``L_i U_i`` for per-sample output vectors ``U`` (``c U`` for a squared loss)."""
+        if self.L is None:
+            return self.c * U
+        return np.matmul(self.L[rows], U[:, :, None])[:, :, 0]
+
     def _gn(self, v):
-        """Gauss-Newton ``H v = (c/n) J^T J v``."""
-        return (self.c / self.n) * self._vjp(self._jvp(v))
+        """Gauss-Newton ``H v = (1/n) J^T L J v`` (``(c/n) J^T J v`` for a squared loss)."""
+        return self._vjp(self._out(self._jvp(v))) / self.n
 
     def _jacobian_blocks(self):
         """``(rows, J_rows)``: the per-sample Jacobians, stored or in blocks of at most
@@ -164,13 +171,12 @@ class _Operators:
         p = v.shape[0]
         acc, ysum = np.zeros(p), np.zeros(p)
         if self.kind == "gauss_newton":
-            c = self.c
-            u = self._jvp(v)  # (n, K)
-            m = (c / self.n) * self._vjp(u)  # H v
+            Lu = self._out(self._jvp(v))  # L_i J_i v, (n, K)
+            m = self._vjp(Lu) / self.n  # H v
             for rows, Jb in self._jacobian_blocks():
-                Y = c * np.matmul(u[rows, None, :], Jb)[:, 0, :] - m  # (b, p): (H_i - H) v
+                Y = np.matmul(Lu[rows, None, :], Jb)[:, 0, :] - m  # (b, p): (H_i - H) v
                 t = np.matmul(Jb, Y[:, :, None])[:, :, 0]  # J_i y_i, (b, K)
-                acc += c * (t.ravel() @ Jb.reshape(-1, p))
+                acc += self._out(t, rows).ravel() @ Jb.reshape(-1, p)
                 ysum += Y.sum(axis=0)
             return acc / self.n - self._gn(ysum / self.n)
         hvp = self.net.hvp
@@ -302,11 +308,13 @@ def ensemble_memory(n: int, K: int, p: int, reduce: bool) -> float:
 def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str | None = None,
                 directions=None, memory_budget=None):
     """The per-sample Hessians ``H_i = c J_i^T J_i`` of ``net`` at ``theta`` as an
-    :class:`~sim.Ensemble` with factors ``G_i = sqrt(c) J_i^T`` (``(n, p, K)``).
+    :class:`~sim.Ensemble` with factors ``G_i = sqrt(c) J_i^T`` (``(n, p, K)``); for a
+    loss with output Hessians ``L_i = F_i F_i^T`` (cross-entropy, ``docs/theory.md``,
+    section 11) ``H_i = J_i^T L_i J_i`` with factors ``G_i = J_i^T F_i``.
 
     These are the exact per-sample Hessians of an interpolating (zero-loss) minimum,
     where the residual term vanishes; elsewhere they are the Gauss-Newton part, and
-    ``curvature(kind="exact")`` measures the gap.
+    ``curvature(kind="exact")`` (or :func:`residual_gap`) measures the gap.
 
     Parameters
     ----------
@@ -348,16 +356,41 @@ def to_ensemble(net: Model, theta, X, *, reduce: bool | None = None, name: str |
         D = real_array(directions, "directions", 2)
         if D.shape[1] != p:
             raise ValueError(f"directions must have shape (m, {p}), got {D.shape}")
-    if reduce:  # from the NTK Gram matrix c J J^T: no p-dimensional array is formed
-        ens, C = Ensemble.from_gram(net.c * net.ntk(theta, X), n, name=f"{name} (reduced)",
+    F = output_factors(net, theta, X)  # None: F_i = sqrt(c) I (a squared loss)
+
+    def factor_outputs(U):  # (m, n, K) -> F_i^T U_i per sample, flattened to (m, n K)
+        if F is None:
+            return np.sqrt(net.c) * U.reshape(len(U), -1)
+        return np.einsum("ika,mik->mia", F, U).reshape(len(U), -1)
+
+    if reduce:  # from the NTK Gram matrix: no p-dimensional array is formed
+        gram = net.ntk(theta, X)
+        if F is None:
+            gram *= net.c
+        else:  # blocks F_i^T (J_i J_j^T) F_j
+            gram = np.einsum("ika,ikjl,jlb->iajb", F, gram.reshape(n, K, n, K), F,
+                             optimize=True).reshape(n * K, n * K)
+        ens, C = Ensemble.from_gram(gram, n, name=f"{name} (reduced)",
                                     coordinates=True, memory_budget=memory_budget)
         if D is None:
             return ens
-        JD = np.stack([net.jvp(theta, X, v).ravel() for v in D])  # (m, n K)
-        return ens, np.sqrt(net.c) * JD @ C
-    G = np.sqrt(net.c) * net.jacobians(theta, X).transpose(0, 2, 1)  # (n, p, K)
+        JD = np.stack([net.jvp(theta, X, v) for v in D])  # (m, n, K)
+        return ens, factor_outputs(JD) @ C
+    J = net.jacobians(theta, X)  # (n, K, p)
+    G = (np.sqrt(net.c) * J.transpose(0, 2, 1) if F is None
+         else np.matmul(J.transpose(0, 2, 1), F))  # (n, p, K): G_i = J_i^T F_i
     ens = Ensemble(G=G, name=name)
     return ens if D is None else (ens, D.copy())
+
+
+def residual_gap(net: Model, theta, X, Y, tol: float = 1e-8) -> float:
+    """``(a_exact - a_GN) / a_GN``: the relative size of the residual term in the top
+    eigenvalue of the Hessian at ``theta`` (0 at an interpolating minimum; for
+    cross-entropy, which has none, it says how far the Gauss-Newton linearization is
+    from the loss SGD descends, ``docs/theory.md``, section 11)."""
+    gn = curvature(net, theta, X, None, tol=tol, which="a")
+    exact = curvature(net, theta, X, Y, kind="exact", tol=tol, which="a")
+    return float((exact.a - gn.a) / gn.a)
 
 
 def batch_sharpness(net: Model, theta, X, Y, sampling, *, batches: int = 64,
@@ -397,5 +430,6 @@ def batch_sharpness(net: Model, theta, X, Y, sampling, *, batches: int = 64,
     return float(np.mean(values)) if values else float("nan")
 
 
-__all__ = ["Curvature", "curvature", "to_ensemble", "batch_sharpness", "EXPLICIT_MAX",
+__all__ = ["Curvature", "curvature", "to_ensemble", "batch_sharpness", "residual_gap",
+           "EXPLICIT_MAX",
            "WHICH", "curvature_memory", "ensemble_memory", "CANCELLATION_MAX"]

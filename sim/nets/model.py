@@ -7,6 +7,11 @@ them) with ``K`` outputs per sample, and a squared loss with per-sample factor `
 :class:`sim.nets.MLP` implements it in NumPy; an adapter for another framework
 implements the same members and nothing else in ``sim`` needs to know which it has.
 Training (:func:`sim.nets.train`) is the MLP's own numba kernel and is not part of it.
+
+A loss other than the squared ones (``loss_kind`` not in :data:`SQUARED_LOSSES`) adds
+two members, ``output_hessians(theta, X)`` and ``output_factors(theta, X)``: the
+per-sample Gauss-Newton Hessian is then ``J_i^T L_i J_i`` (:func:`output_hessians`);
+``residuals`` are the loss's gradients in the outputs divided by ``c``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,29 @@ class Model(Protocol):
         that reuses one forward pass."""
 
 
+SQUARED_LOSSES = ("mean", "half")
+"""Losses whose output Hessian is ``c I``: every product uses the scalar ``c``."""
+
+
+def output_hessians(net, theta, X) -> np.ndarray | None:
+    """``L_i``, the Hessian of the per-sample loss in the outputs (``(n, K, K)``; the
+    per-sample Gauss-Newton Hessian is ``J_i^T L_i J_i``), or ``None`` for a squared
+    loss, where ``L_i = c I``. A model with another loss (``loss_kind``, such as
+    ``"cross_entropy"``) provides the optional member ``output_hessians(theta, X)``
+    (``docs/theory.md``, section 11)."""
+    if getattr(net, "loss_kind", "mean") in SQUARED_LOSSES:
+        return None
+    return np.asarray(net.output_hessians(theta, X), dtype=float)
+
+
+def output_factors(net, theta, X) -> np.ndarray | None:
+    """``F_i`` with ``F_i F_i^T = L_i`` (``(n, K, K)``), or ``None`` for a squared loss
+    (``F_i = sqrt(c) I``); from the optional member ``output_factors(theta, X)``."""
+    if getattr(net, "loss_kind", "mean") in SQUARED_LOSSES:
+        return None
+    return np.asarray(net.output_factors(theta, X), dtype=float)
+
+
 def check_model(net) -> Model:
     """``net`` if it implements :class:`Model`, else a ``TypeError`` naming ``net``."""
     if not isinstance(net, Model):
@@ -89,4 +117,4 @@ def check_model(net) -> Model:
     return net
 
 
-__all__ = ["Model", "check_model"]
+__all__ = ["Model", "check_model", "output_hessians", "output_factors", "SQUARED_LOSSES"]

@@ -25,7 +25,7 @@ from scipy.sparse.linalg import LinearOperator, lsqr
 
 from sim._validate import check_choice, check_int, check_positive
 from sim.ensembles import RANGE_RTOL
-from sim.nets.model import Model, check_model
+from sim.nets.model import SQUARED_LOSSES, Model, check_model
 
 STATUSES = ("converged", "not_interpolating", "stalled", "diverged", "max_iter")
 SOLVERS = ("auto", "gram", "lsqr")
@@ -233,6 +233,10 @@ def polish(net: Model, theta, X, Y, *, tol: float = 1e-24, max_iter: int = 30,
     the net per LSQR iteration, memory ``O(n K + p)``. Deterministic.
     """
     net = check_model(net)
+    if getattr(net, "loss_kind", "mean") not in SQUARED_LOSSES:
+        raise ValueError(f"net: polish solves r = 0 for a squared loss; loss "
+                         f"{net.loss_kind!r} has no zero-loss minimum (docs/theory.md, "
+                         "section 11)")
     X = net.check_inputs(X)
     Y = net.check_targets(Y, len(X))
     check_choice(solver, "solver", SOLVERS)
