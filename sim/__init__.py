@@ -40,9 +40,11 @@ from sim.montecarlo import (
 )
 from sim.sampling import SCHEMES, Sampling, batch_factor
 from sim.stability import (
+    ExactThreshold,
     SpectralRadius,
     StabilityReport,
     Thresholds,
+    exact_threshold,
     report,
     spectral_radius,
     thresholds,
@@ -54,7 +56,7 @@ __all__ = [
     "commuting", "prescribed", "toy",
     "apply_T", "second_moments",
     "spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
-    "StabilityReport",
+    "StabilityReport", "exact_threshold", "ExactThreshold",
     "simulate", "SimulationConfig", "SimulationResult", "lyapunov_exponent",
     "LyapunovEstimate", "Fit", "moment_lyapunov", "MomentLyapunov",
 ]

@@ -39,23 +39,38 @@ def packed_size(d: int) -> int:
     return d * (d + 1) // 2
 
 
+ROOT2 = np.sqrt(2.0)
+_BLOCK = 256
+
+
 def pack(M: np.ndarray) -> np.ndarray:
-    """The upper triangle of a symmetric ``d x d`` matrix, off-diagonal entries times
-    ``sqrt 2`` (``pack(A) . pack(B) = sum(A * B)``)."""
+    """The upper triangle of a symmetric ``d x d`` matrix, row by row, off-diagonal
+    entries times ``sqrt 2`` (``pack(A) . pack(B) = sum(A * B)``). Row slices, no index
+    arrays: the memory is the output's."""
     d = M.shape[0]
-    iu = np.triu_indices(d)
-    out = M[iu]
-    out[iu[0] != iu[1]] *= np.sqrt(2.0)
+    out = np.empty(packed_size(d))
+    pos = 0
+    for j in range(d):
+        out[pos] = M[j, j]
+        np.multiply(M[j, j + 1:], ROOT2, out=out[pos + 1:pos + d - j])
+        pos += d - j
     return out
 
 
 def unpack(v: np.ndarray, d: int, out: np.ndarray | None = None) -> np.ndarray:
-    """The symmetric ``d x d`` matrix of a packed vector (inverse of :func:`pack`)."""
+    """The symmetric ``d x d`` matrix of a packed vector (inverse of :func:`pack`): rows
+    of the upper triangle, then the lower one by block transposes."""
     M = np.empty((d, d)) if out is None else out
-    iu = np.triu_indices(d)
-    vals = v / np.where(iu[0] != iu[1], np.sqrt(2.0), 1.0)
-    M[iu] = vals
-    M[(iu[1], iu[0])] = vals
+    pos = 0
+    for j in range(d):
+        M[j, j] = v[pos]
+        np.divide(v[pos + 1:pos + d - j], ROOT2, out=M[j, j + 1:])
+        pos += d - j
+    for b0 in range(0, d, _BLOCK):
+        b1 = min(b0 + _BLOCK, d)
+        blk = M[b0:b1, b0:b1]
+        blk[...] = np.triu(blk) + np.triu(blk, 1).T  # the diagonal block
+        M[b1:, b0:b1] = M[b0:b1, b1:].T
     return M
 
 

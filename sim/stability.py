@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim._eigen import top_eigenpair
-from sim._validate import check_memory, check_positive
+from sim._lanczos import lean_top_eigenvalue, pack, packed_size, unpack
+from sim._validate import check_choice, check_memory, check_positive
+from sim._validate import memory_budget as budget_bytes
 from sim.ensembles import RANGE_RTOL, Ensemble
 from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average
 from sim.sampling import Sampling
@@ -34,25 +36,54 @@ so :func:`report` at a threshold of :func:`thresholds` confirms the notion."""
 
 LANCZOS_NCV = 24
 """Lanczos vectors kept by :func:`_top_eigen` above :data:`DENSE_MAX_D` (each a ``d x d``
-matrix)."""
+matrix) with ``solver="eigsh"``."""
+
+SOLVERS = ("auto", "eigsh", "lean")
+"""Top-eigenvalue solvers of ``T``: ``eigsh`` (:func:`sim._eigen.top_eigenpair`,
+:data:`LANCZOS_NCV` vectors), ``lean`` (:func:`sim._lanczos.lean_top_eigenvalue`: three
+packed symmetric vectors, checkpoints), ``auto``: lean above :data:`LEAN_MIN_D` or where
+eigsh does not fit the memory budget."""
+
+LEAN_MIN_D = 1000
+"""``solver="auto"`` uses the lean solver above this ``d``: there the Krylov space of
+the unrestarted three-term recurrence reaches the top eigenvalue in fewer products
+than restarted ``eigsh``, and each vector is a ``d x d`` matrix."""
 
 
-def operator_memory(ens: Ensemble) -> float:
-    """Estimated bytes of the top eigenvalue of ``T`` (and of ``C^+ D``): the Lanczos
-    vectors and work (``LANCZOS_NCV + 8`` matrices ``d x d``; the dense symmetric basis
-    up to :data:`DENSE_MAX_D`), and the operator's own arrays: the centred ``H_i - H``
-    and a product with them (``2 n d^2``) for dense ensembles, four ``(n, d, r)`` and
-    ``(n, r, r)`` work arrays for factors."""
+def operator_memory(ens: Ensemble, solver: str = "eigsh") -> float:
+    """Estimated bytes of the top eigenvalue of ``T`` (and of ``C^+ D``): the solver's
+    vectors (``eigsh``: ``LANCZOS_NCV + 8`` matrices ``d x d``, the dense symmetric basis
+    up to :data:`DENSE_MAX_D`; ``lean``: three packed and four full ``d x d`` matrices),
+    and the operator's own arrays: the centred ``H_i - H`` and a product with them
+    (``2 n d^2``) for dense ensembles, four ``(n, d, r)`` and ``(n, r, r)`` work arrays
+    for factors."""
     n, d = ens.n, ens.d
-    mats = d * d * (LANCZOS_NCV + 8) if d > DENSE_MAX_D else (d * (d + 1) // 2 + 8) * d * d
+    if d <= DENSE_MAX_D:
+        mats = (d * (d + 1) // 2 + 8) * d * d
+    elif solver == "lean":
+        mats = 3 * d * (d + 1) // 2 + 4 * d * d
+    else:
+        mats = d * d * (LANCZOS_NCV + 8)
     work = 2 * n * d * d if ens.G is None else 4 * n * ens.r * (d + ens.r)
     return 8.0 * (mats + work)
 
 
+def _solver(ens: Ensemble, solver: str, budget) -> str:
+    """The solver ``solver="auto"`` picks (see :data:`SOLVERS`), after checking that it
+    fits the memory budget (a ``ValueError`` naming ``ens`` otherwise)."""
+    check_choice(solver, "solver", SOLVERS)
+    if solver == "auto":
+        solver = "lean" if ens.d > LEAN_MIN_D else "eigsh"
+        if solver == "eigsh" and operator_memory(ens) > budget_bytes(budget):
+            solver = "lean"
+    check_memory(operator_memory(ens, solver), "ens", budget,
+                 f"rho(T) of d = {ens.d}, n = {ens.n} with solver {solver!r} (T acts on "
+                 "d x d matrices; ens.reduced() has d <= n r)")
+    return solver
+
+
 def _check_operator_memory(ens: Ensemble, budget) -> None:
-    check_memory(operator_memory(ens), "ens", budget,
-                 f"rho(T) of d = {ens.d}, n = {ens.n} (T acts on d x d matrices; "
-                 "ens.reduced() has d <= n r)")
+    _solver(ens, "auto", budget)
 
 
 def _sym_basis(d: int):
@@ -66,11 +97,33 @@ def _sym_basis(d: int):
             yield E
 
 
-def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None):
+def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None, *,
+               solver: str = "eigsh", vector: bool = True, checkpoint=None, tag: str = ""):
     """Largest eigenvalue of a Frobenius-self-adjoint map on symmetric ``d x d``
-    matrices and its unit eigenmatrix (sign: non-negative trace), by
-    :func:`sim._eigen.top_eigenpair`: on the coordinates of the orthonormal symmetric
-    basis up to :data:`DENSE_MAX_D`, on vectorised matrices (symmetrised) above."""
+    matrices and its unit eigenmatrix (sign: non-negative trace; ``None`` with
+    ``vector=False`` and the lean solver), by :func:`sim._eigen.top_eigenpair`: on the
+    coordinates of the orthonormal symmetric basis up to :data:`DENSE_MAX_D`, on
+    vectorised matrices (symmetrised) above; or, ``solver="lean"``, by
+    :func:`sim._lanczos.lean_top_eigenvalue` on packed symmetric matrices."""
+    if solver == "lean" and d > DENSE_MAX_D:
+        start = pack(np.eye(d) if v0 is None else v0)
+        work = np.empty((d, d))
+
+        def packed(v):
+            return pack(apply_sym(unpack(v, d, out=work)))
+
+        res = lean_top_eigenvalue(packed, packed_size(d), tol=tol, v0=start, vector=vector,
+                                  checkpoint=checkpoint, tag=tag)
+        if not res.converged:
+            raise ArithmeticError(f"the lean Lanczos solver did not converge in "
+                                  f"{res.iterations} steps (residual {res.residual:.3g})")
+        top = None
+        if vector:
+            top = unpack(res.vector, d)
+            if np.trace(top) < 0:
+                top = -top
+            top /= np.linalg.norm(top)
+        return res.value, top, res.products
     if d <= DENSE_MAX_D:
         basis = list(_sym_basis(d))
 
@@ -118,19 +171,20 @@ class SpectralRadius:
     applications: int
 
 
-def _log_top(unit: Ensemble, eta_u: float, g: float, tol: float):
+def _log_top(unit: Ensemble, eta_u: float, g: float, tol: float, solver: str = "eigsh"):
     """``log rho(T)``, eigenmatrix and count for a unit-scale ensemble. ``T / kappa^2``
     is diagonalised; ``rho(T) <= lambda_max(T(I))`` (a positive map attains its norm at
     ``I``), which also bounds the estimate from above."""
     k = kappa(unit, eta_u)
-    lam, V, its = _top_eigen(lambda M: apply_scaled(unit, eta_u, g, M, k), unit.d, tol)
+    lam, V, its = _top_eigen(lambda M: apply_scaled(unit, eta_u, g, M, k), unit.d, tol,
+                             solver=solver)
     lam = min(lam, _theorem_scaled(unit, eta_u, g, k))
     with np.errstate(divide="ignore"):
         return float(np.log(max(lam, 0.0)) + 2.0 * np.log(k)), V, its
 
 
 def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10, *,
-                    memory_budget=None) -> SpectralRadius:
+                    memory_budget=None, solver: str = "auto") -> SpectralRadius:
     """Spectral radius of the second-moment map, matrix-free.
 
     Parameters
@@ -157,8 +211,8 @@ def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10, *,
     _, g = markov_gamma(ens, sampling)
     eta = check_positive(eta, "eta")
     tol = check_positive(tol, "tol")
-    _check_operator_memory(ens, memory_budget)
-    log_rho, V, its = _log_top(ens.unit, eta * ens.scale, g, tol)
+    solver = _solver(ens, solver, memory_budget)
+    log_rho, V, its = _log_top(ens.unit, eta * ens.scale, g, tol, solver)
     with np.errstate(over="ignore"):
         rho = float(np.exp(log_rho))
     return SpectralRadius(rho, log_rho, V, its)
@@ -192,26 +246,105 @@ def eta_theorem(ens: Ensemble, gamma: float) -> float:
     return float(2.0 / np.linalg.eigvalsh(0.5 * (W + W.T))[-1])
 
 
-def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10) -> float:
-    """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
-    computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
-    null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there)."""
-    if ens.unit is not ens:
-        with np.errstate(over="ignore"):  # subnormal ensembles: eta beyond 1e308 is inf
-            return float(eta_exact(ens.unit, gamma, tol) / ens.scale)
+def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=None):
+    """``(eta_exact, products, d_range)`` of a unit-scale ensemble (see :func:`eta_exact`)."""
     h, U = _range_of_H(ens)
     if h.size == 0:
-        return np.inf
+        return np.inf, 0, 0
     rot = _rotated(ens, U)
     q = 1.0 / np.sqrt(0.5 * (h[:, None] + h[None, :]))  # C^{-1/2} entrywise
 
     def apply_sym(M):
         X = q * M
-        DX = (1.0 - gamma) * (h[:, None] * X * h[None, :]) + gamma * sandwich_average(rot, X)
-        return q * DX
+        DX = gamma * sandwich_average(rot, X)
+        DX += (1.0 - gamma) * (h[:, None] * X * h[None, :])
+        DX *= q
+        return DX
 
-    lam, _, _ = _top_eigen(apply_sym, h.size, tol, v0=np.diag(1.0 / h))
-    return float(2.0 / lam)
+    tag = f"eta_exact|{gamma!r}|{ens.d}|{ens.n}|{_digest(rot)}"
+    lam, _, products = _top_eigen(apply_sym, h.size, tol, v0=np.diag(1.0 / h), solver=solver,
+                                  vector=False, checkpoint=checkpoint, tag=tag)
+    return float(2.0 / lam), products, h.size
+
+
+def _digest(ens: Ensemble) -> str:
+    """A short hash of an ensemble's arrays (names a checkpoint's operator)."""
+    import hashlib
+
+    arr = ens.G if ens.G is not None else ens.Hs
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
+
+
+def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10, *, solver: str = "eigsh",
+              checkpoint=None) -> float:
+    """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
+    computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
+    null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there).
+    ``solver``: see :data:`SOLVERS` (``checkpoint``: a file the lean solver saves its
+    state to and resumes from)."""
+    check_choice(solver, "solver", SOLVERS)
+    if solver == "auto":
+        solver = "lean" if ens.d > LEAN_MIN_D else "eigsh"
+    if ens.unit is not ens:
+        with np.errstate(over="ignore"):  # subnormal ensembles: eta beyond 1e308 is inf
+            return float(eta_exact(ens.unit, gamma, tol, solver=solver,
+                                   checkpoint=checkpoint) / ens.scale)
+    return _eta_exact(ens, gamma, tol, solver, checkpoint)[0]
+
+
+@dataclass(frozen=True)
+class ExactThreshold:
+    """:func:`exact_threshold`: ``eta_exact`` and what it cost.
+
+    Attributes
+    ----------
+    eta_exact : float
+    solver : {"eigsh", "lean"}
+    applications : int
+        Products with the operator ``C^{-1/2} D C^{-1/2}`` (one sandwich average each).
+    seconds : float
+        Wall time of the solve (the eigendecomposition of ``H`` and rotation included).
+    gflops : float
+        Achieved GFLOP/s of the sandwich averages: ``4 r^2 n k`` flops each for factors
+        ``(n, d, k)`` restricted to rank ``r`` (two GEMMs ``r x r`` by ``r x n k``); NaN
+        for dense ensembles.
+    rank : int
+        ``r``, the dimension of ``range(H)``.
+    memory : float
+        The solver's estimated peak bytes (:func:`operator_memory`).
+    """
+
+    eta_exact: float
+    solver: str
+    applications: int
+    seconds: float
+    gflops: float
+    rank: int
+    memory: float
+
+
+def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str = "auto",
+                    checkpoint=None, memory_budget=None) -> ExactThreshold:
+    """``eta_exact`` of ``ens`` and ``sampling`` with the solver's cost (for benchmarks and
+    runs of tens of minutes: ``checkpoint`` makes a killed lean solve resume)."""
+    import time
+
+    _, g = markov_gamma(ens, sampling)
+    tol = check_positive(tol, "tol")
+    solver = _solver(ens, solver, memory_budget)
+    start = time.perf_counter()
+    unit = ens.unit
+    if g == 0:
+        value, products, rank = (2.0 / unit.a if unit.a > 0 else np.inf), 0, 0
+    else:
+        value, products, rank = _eta_exact(unit, g, tol, solver, checkpoint)
+    seconds = time.perf_counter() - start
+    with np.errstate(over="ignore"):
+        value = float(value / ens.scale)
+    flops = 4.0 * rank**2 * ens.n * ens.r * products if ens.G is not None else np.nan
+    return ExactThreshold(value, solver, products, seconds,
+                          flops / seconds / 1e9 if seconds > 0 else np.nan, rank,
+                          operator_memory(ens, solver))
 
 
 @dataclass(frozen=True)
@@ -242,7 +375,8 @@ class Thresholds:
     eta_exact: float
 
 
-def thresholds(ens: Ensemble, sampling, *, memory_budget=None) -> Thresholds:
+def thresholds(ens: Ensemble, sampling, *, memory_budget=None, solver: str = "auto",
+               checkpoint=None) -> Thresholds:
     """All thresholds of ``docs/theory.md``, section 4, for ``ens`` and ``sampling``
     (a :class:`Sampling` or an integer ``B``; not ``"reshuffle"``).
 
@@ -250,14 +384,15 @@ def thresholds(ens: Ensemble, sampling, *, memory_budget=None) -> Thresholds:
     without overflow warnings. ``memory_budget``: as in :func:`spectral_radius` (default
     half of physical memory; refused before allocating above it)."""
     _, g = markov_gamma(ens, sampling)
-    _check_operator_memory(ens, memory_budget)
+    solver = _solver(ens, solver, memory_budget)
     a, s = ens.a, ens.s
     with np.errstate(over="ignore"):
         eta_gd = float(2.0 / a) if a > 0 else np.inf
         eta_box = float(min(eta_gd, 1.0 / (s * np.sqrt(g)) if s * g > 0 else np.inf))
     if g == 0:  # full batch: T = A (x) A, rho = max_j (1 - eta h_j)^2, every notion is GD's
         return Thresholds(a, s, g, eta_gd, eta_box, eta_gd, eta_gd)
-    return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g), eta_exact(ens, g))
+    return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g),
+                      eta_exact(ens, g, solver=solver, checkpoint=checkpoint))
 
 
 @dataclass(frozen=True)
@@ -348,4 +483,5 @@ def report(ens: Ensemble, eta: float, sampling, *, memory_budget=None) -> Stabil
 
 __all__ = ["spectral_radius", "SpectralRadius", "thresholds", "Thresholds", "report",
            "StabilityReport", "eta_theorem", "eta_exact", "theorem_lambda", "VERDICT_RTOL",
-           "operator_memory", "LANCZOS_NCV"]
+           "operator_memory", "LANCZOS_NCV", "SOLVERS", "LEAN_MIN_D", "ExactThreshold",
+           "exact_threshold"]

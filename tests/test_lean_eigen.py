@@ -96,3 +96,74 @@ def test_packed_storage_keeps_the_frobenius_product(d, seed):
     assert pack(M) @ pack(N) == pytest.approx(np.sum(M * N), rel=1e-12, abs=1e-12)
     assert np.array_equal(unpack(pack(M), d), M) or np.allclose(unpack(pack(M), d), M,
                                                                  rtol=1e-15, atol=1e-15)
+
+
+# ---------------------------------------------------------------- in sim.stability
+import sim  # noqa: E402
+from sim.stability import LEAN_MIN_D, exact_threshold, operator_memory  # noqa: E402
+
+
+@settings(max_examples=6, deadline=None)
+@given(n=st.integers(3, 12), d=st.integers(11, 40), r=st.integers(1, 3),
+       factors=st.booleans(), B=st.integers(1, 3), seed=st.integers(0, 2**31))
+def test_lean_threshold_equals_eigsh(n, d, r, factors, B, seed):
+    """``eta_exact`` and ``rho(T)`` by the lean solver equal eigsh's to 1e-10 relative on
+    sizes both can run (d above the dense-basis size, so both are Lanczos)."""
+    ens = sim.wishart(n, d, r, seed=seed % 2**31, factors=factors)
+    B = min(B, n - 1)
+    lean = exact_threshold(ens, B, solver="lean")
+    ref = exact_threshold(ens, B, solver="eigsh")
+    assert lean.solver == "lean" and ref.solver == "eigsh"
+    assert lean.eta_exact == pytest.approx(ref.eta_exact, rel=1e-10)
+    eta = 0.9 * ref.eta_exact
+    red, _ = ens.reduced(basis=False)  # on null(H) T is the identity: a multiple top 1
+    if red.d <= sim.stability.DENSE_MAX_D:
+        return
+    a = sim.spectral_radius(red, eta, B, solver="lean")
+    b = sim.spectral_radius(red, eta, B, solver="eigsh")
+    assert a.rho == pytest.approx(b.rho, rel=1e-10)
+    assert abs(np.sum(a.eigenmatrix * b.eigenmatrix)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_auto_picks_lean_by_size_and_budget():
+    """``auto`` is eigsh at small ``d`` and lean above :data:`LEAN_MIN_D`, or where
+    eigsh's 24 vectors exceed the budget and lean's three fit."""
+    ens = sim.wishart(4, 30, 2, seed=0, factors=True)
+    assert exact_threshold(ens, 1).solver == "eigsh"
+    tight = (operator_memory(ens, "lean") + operator_memory(ens, "eigsh")) / 2
+    assert exact_threshold(ens, 1, memory_budget=tight).solver == "lean"
+    with pytest.raises(ValueError, match="ens: the estimated memory"):
+        exact_threshold(ens, 1, memory_budget=operator_memory(ens, "lean") / 2)
+    big = sim.wishart(2, LEAN_MIN_D + 1, 1, seed=0, factors=True)
+    assert sim.stability._solver(big, "auto", None) == "lean"
+
+
+def test_threshold_checkpoint_resumes(tmp_path):
+    """A lean ``eta_exact`` killed mid-solve resumes from its checkpoint to the same
+    value as an uninterrupted solve."""
+    from sim import moments
+
+    ens = sim.wishart(6, 25, 2, seed=4, factors=True)
+    path = tmp_path / "eta.npz"
+    calls = [0]
+    real = moments.sandwich_average
+
+    def dying(e, M):
+        calls[0] += 1
+        if calls[0] == 13:
+            raise KeyboardInterrupt
+        return real(e, M)
+
+    import sim.stability as stab
+
+    stab.sandwich_average = dying
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exact_threshold(ens, 2, solver="lean", checkpoint=path)
+    finally:
+        stab.sandwich_average = real
+    assert path.is_file()
+    resumed = exact_threshold(ens, 2, solver="lean", checkpoint=path)
+    whole = exact_threshold(ens, 2, solver="lean")
+    assert resumed.eta_exact == whole.eta_exact
+    assert resumed.applications < whole.applications and not path.exists()
