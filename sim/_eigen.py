@@ -10,7 +10,7 @@ diagonalised densely; larger ones go to Lanczos (``scipy.sparse.linalg.eigsh``,
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
 
 
 def top_eigenpair(matvec, dim: int, *, tol: float, v0=None, ncv: int = 24,
@@ -50,9 +50,20 @@ def top_eigenpair(matvec, dim: int, *, tol: float, v0=None, ncv: int = 24,
 
     op = LinearOperator((dim, dim), matvec=counted, dtype=np.float64)
     start = np.ones(dim) if v0 is None else np.asarray(v0, dtype=float)
-    w, V = eigsh(op, k=1, which="LA", tol=tol, v0=start / np.linalg.norm(start),
-                 ncv=min(dim - 1, ncv))
-    return float(w[0]), V[:, 0], count[0]
+    for attempt in range(2):
+        try:
+            w, V = eigsh(op, k=1, which="LA", tol=tol, v0=start / np.linalg.norm(start),
+                         ncv=min(dim - 1, ncv))
+            return float(w[0]), V[:, 0], count[0]
+        except ArpackError as exc:
+            if "error -9:" not in str(exc):  # -9: the start's image is 0 (A v = 0 exactly)
+                raise
+        # an operator that maps the start to exactly 0 (identical samples: Sigma = 0 in
+        # exact arithmetic, and so in floating point) has no Krylov space to search:
+        # try once more from a random start; twice zero is the zero operator's 0
+        start = np.random.default_rng(attempt).standard_normal(dim)
+    unit = start / np.linalg.norm(start)
+    return 0.0, unit, count[0]
 
 
 __all__ = ["top_eigenpair"]

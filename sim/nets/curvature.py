@@ -106,8 +106,14 @@ class _Operators:
             self.J = self.J3.reshape(-1, self.J3.shape[2])  # (n K, p): products are BLAS calls
         else:
             self.lin = net.linearize(theta, X)
-            if kind == "gauss_newton":
-                self.gram = self.lin.ntk_blocks()
+        self._gram = None
+
+    @property
+    def gram(self):
+        """``J_i J_i^T`` ``(n, K, K)``, formed on first use (only ``Sigma`` needs it)."""
+        if self._gram is None:
+            self._gram = self.lin.ntk_blocks()
+        return self._gram
 
     @property
     def has_uncentred(self) -> bool:
