@@ -236,10 +236,13 @@ def test_diagram_tiny(tmp_path):
         assert not (r["theorem"] and not r["stable"])
 
 
-@pytest.mark.parametrize("name", ["bench_linear", "bench_mlp"])
+@pytest.mark.parametrize("name", ["bench_linear", "bench_mlp", "bench_torch"])
 def test_benchmarks_quick(tmp_path, name):
     """The benchmarks run in their quick preset and write their tables (timings are
-    reported, not asserted); bench_mlp's curvature agrees with its dense reference."""
+    reported, not asserted); bench_mlp's curvature agrees with its dense reference, and
+    bench_torch's a and s agree with theirs to the 1e-6 the eigensolvers are asked for."""
+    if name == "bench_torch":
+        pytest.importorskip("torch")
     study = _study(name)
     folder = run(study, preset(study.config, "quick"), out=tmp_path, quiet=True)
     summary = read_summary(folder)
@@ -247,6 +250,12 @@ def test_benchmarks_quick(tmp_path, name):
     if name == "bench_mlp":
         assert summary["sigma"]["ours_rel_err"] < 1e-8
         assert summary["threshold"]["eta_exact"] <= summary["threshold"]["eta_gd"]
+    elif name == "bench_torch":
+        for quantity in ("a", "s"):
+            for method in ("ours", "ours_explicit"):
+                assert summary[quantity][method]["rel_err"] < 1e-6, (quantity, method)
+        for row in summary["thresholds"]["by_B"].values():
+            assert row["eta_exact"] <= row["eta_gd"] * (1 + 1e-10)
     else:
         assert "vs plain numba" in (folder / "summary.md").read_text()
     with pytest.raises(ValueError, match="serially only"):

@@ -36,7 +36,7 @@ from sim.studies.store import check_out
 
 STUDIES = ("toy_example", "diagram", "monte_carlo", "moment_spectrum", "nn_sharpness",
            "nn_diagram", "nn_correlation", "nn_escape", "nn_edge", "nn_stay", "nn_conv",
-           "bench_linear", "bench_mlp")
+           "bench_linear", "bench_mlp", "bench_torch")
 """The studies of the package: the module ``sim.studies.<name>`` defines ``STUDY``."""
 
 
