@@ -43,22 +43,28 @@ def test_value_only_converges_before_the_dimension():
     assert res.iterations < 300  # converged long before the dimension
 
 
+def killed_after(A, products: int, path) -> None:
+    """A lean solve of ``A`` (tag "A", checkpoint every 5 steps) killed at its
+    ``products``-th product."""
+    calls = [0]
+
+    def dying(v):
+        calls[0] += 1
+        if calls[0] == products:
+            raise KeyboardInterrupt
+        return A @ v
+
+    with pytest.raises(KeyboardInterrupt):
+        lean_top_eigenvalue(dying, len(A), tol=1e-12, checkpoint=path, tag="A", every=5)
+
+
 def test_checkpoint_resumes_to_the_same_numbers(tmp_path):
     """Killed after 12 products, resumed from its checkpoint (saved every 5 steps): the
     same value, residual and step count as an uninterrupted run, bit for bit, and the
     file is gone at the end."""
     A, _, _ = operator(200, 2)
     path = tmp_path / "state.npz"
-    calls = [0]
-
-    def dying(v):
-        calls[0] += 1
-        if calls[0] == 12:
-            raise KeyboardInterrupt
-        return A @ v
-
-    with pytest.raises(KeyboardInterrupt):
-        lean_top_eigenvalue(dying, 200, tol=1e-12, checkpoint=path, tag="A", every=5)
+    killed_after(A, 12, path)
     assert path.is_file()
     resumed = lean_top_eigenvalue(lambda v: A @ v, 200, tol=1e-12, checkpoint=path, tag="A",
                                   every=5)
@@ -72,16 +78,7 @@ def test_checkpoint_resumes_to_the_same_numbers(tmp_path):
 def test_checkpoint_of_another_operator_is_refused(tmp_path):
     A, _, _ = operator(50, 3)
     path = tmp_path / "state.npz"
-    calls = [0]
-
-    def dying(v):
-        calls[0] += 1
-        if calls[0] == 7:
-            raise KeyboardInterrupt
-        return A @ v
-
-    with pytest.raises(KeyboardInterrupt):
-        lean_top_eigenvalue(dying, 50, tol=1e-12, checkpoint=path, tag="A", every=5)
+    killed_after(A, 7, path)
     with pytest.raises(ValueError, match="checkpoint: .* another operator"):
         lean_top_eigenvalue(lambda v: A @ v, 50, tol=1e-12, checkpoint=path, tag="B")
 
