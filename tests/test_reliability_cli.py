@@ -61,7 +61,6 @@ def _each_script(argv: list[str]) -> dict[str, tuple[int, str]]:
 DRIVER = """
 import contextlib, io, json, runpy, sys, traceback
 scripts, argv = sys.argv[1], sys.argv[2:]
-sys.path.insert(0, scripts)  # as python does for a script: its folder comes first
 out = {}
 for name in json.loads(sys.stdin.read()):
     err = io.StringIO()
@@ -84,10 +83,12 @@ in one process, so that the imports they share are paid once."""
 
 def _each_script_at_once(argv: list[str]) -> dict[str, tuple[int, str]]:
     """What :func:`_each_script` gives, from one process that runs every script file as
-    ``python scripts/NAME.py`` does (``__main__``, its folder first on the path)."""
+    ``python scripts/NAME.py`` does (``__main__``). It runs in the scripts folder, which
+    ``python -c`` puts first on the path, as ``python scripts/NAME.py`` puts the script's
+    folder: ``reproduce`` imports its sibling ``derive_conditions`` by name."""
     proc = subprocess.run([sys.executable, "-c", DRIVER, str(ROOT / "scripts"), *argv],
                           input=json.dumps(SCRIPTS), capture_output=True, text=True,
-                          timeout=SUBPROCESS_TIMEOUT)
+                          timeout=SUBPROCESS_TIMEOUT, cwd=ROOT / "scripts")
     assert proc.returncode == 0, proc.stderr
     return {name: tuple(v) for name, v in json.loads(proc.stdout).items()}
 
