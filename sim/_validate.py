@@ -92,6 +92,15 @@ def real_array(x, name: str, ndim: int | None = None) -> np.ndarray:
     return arr
 
 
+def check_shape(x, name: str, shape: tuple) -> np.ndarray:
+    """A finite real array of exactly ``shape`` (a model's ``theta``, ``v``, ``Y``)."""
+    arr = real_array(x, name, len(shape))
+    if arr.shape != tuple(shape):
+        want = f"({shape[0]},)" if len(shape) == 1 else str(tuple(shape))
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    return arr
+
+
 def check_square(M, name: str, d: int) -> np.ndarray:
     """A finite real ``(d, d)`` array."""
     arr = real_array(M, name)

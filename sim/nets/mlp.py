@@ -23,7 +23,14 @@ from functools import cached_property
 
 import numpy as np
 
-from sim._validate import check_choice, check_int, check_real, check_seed, real_array
+from sim._validate import (
+    check_choice,
+    check_int,
+    check_real,
+    check_seed,
+    check_shape,
+    real_array,
+)
 
 ACTIVATIONS = ("relu", "tanh")
 LOSSES = ("mean", "half")
@@ -158,10 +165,7 @@ class MLP:
     # ------------------------------------------------------------------ checks
     # (part of the model protocol, sim.nets.model.Model: each names the argument)
     def check_theta(self, theta) -> np.ndarray:
-        theta = real_array(theta, "theta", 1)
-        if theta.shape != (self.n_params,):
-            raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
-        return theta
+        return check_shape(theta, "theta", (self.n_params,))
 
     def check_inputs(self, X) -> np.ndarray:
         X = real_array(X, "X", 2)
@@ -170,16 +174,11 @@ class MLP:
         return X
 
     def check_targets(self, Y, n: int) -> np.ndarray:
-        Y = real_array(Y, "Y", 2)
-        if Y.shape != (n, self.n_outputs):
-            raise ValueError(f"Y must have shape ({n}, {self.n_outputs}), got {Y.shape}")
+        Y = check_shape(Y, "Y", (n, self.n_outputs))
         return Y
 
     def check_vector(self, v) -> np.ndarray:
-        v = real_array(v, "v", 1)
-        if v.shape != (self.n_params,):
-            raise ValueError(f"v must have shape ({self.n_params},), got {v.shape}")
-        return v
+        return check_shape(v, "v", (self.n_params,))
 
     # ------------------------------------------------------------------ passes
     def _forward(self, layers, X):

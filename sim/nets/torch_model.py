@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim._validate import check_bool, check_choice, check_int, real_array
+from sim._validate import check_bool, check_choice, check_int, check_shape, real_array
 
 LOSSES = ("mean", "half", "cross_entropy")
 JACOBIAN_BUDGET = 2**28
@@ -211,10 +211,7 @@ class TorchModel:
 
     # ------------------------------------------------------------------ checks
     def check_theta(self, theta) -> np.ndarray:
-        theta = real_array(theta, "theta", 1)
-        if theta.shape != (self.n_params,):
-            raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
-        return theta
+        return check_shape(theta, "theta", (self.n_params,))
 
     def check_inputs(self, X) -> np.ndarray:
         X = real_array(X, "X")
@@ -226,9 +223,7 @@ class TorchModel:
                          f"got {X.shape}")
 
     def check_targets(self, Y, n: int) -> np.ndarray:
-        Y = real_array(Y, "Y", 2)
-        if Y.shape != (n, self._K):
-            raise ValueError(f"Y must have shape ({n}, {self._K}), got {Y.shape}")
+        Y = check_shape(Y, "Y", (n, self._K))
         if self.loss_kind == "cross_entropy":
             if np.any(Y < 0) or np.any(np.abs(Y.sum(axis=1) - 1) > 1e-12):
                 raise ValueError("Y must hold probability rows (non-negative, summing to 1 "
@@ -236,10 +231,7 @@ class TorchModel:
         return Y
 
     def check_vector(self, v, name: str = "v") -> np.ndarray:
-        v = real_array(v, name, 1)
-        if v.shape != (self.n_params,):
-            raise ValueError(f"{name} must have shape ({self.n_params},), got {v.shape}")
-        return v
+        return check_shape(v, name, (self.n_params,))
 
     # ------------------------------------------------------------------ torch plumbing
     def _params(self, flat) -> dict:
