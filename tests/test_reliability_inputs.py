@@ -175,7 +175,8 @@ INTEGER_ARGS = [
     ("steps", lambda v: train(NET, THETA, X, Y, 0.1, 2, v), 4, NEVER),
     ("seed", lambda v: train(NET, THETA, X, Y, 0.1, 2, 4, v), 1, NEVER),
     ("seed", lambda v: train(NET, THETA, X, Y, 0.1, 2, 4, v, method="blas"), 1, NEVER),
-    ("seed", lambda v: train_many(NET, THETA[None], X, Y, 0.1, 2, 4, v), 1, NEVER),
+    # train_many takes one seed per model (a list of one here: [1] itself is valid)
+    ("seed", lambda v: train_many(NET, THETA[None], X, Y, 0.1, 2, 4, [v]), 1, NEVER),
     ("max_iter", lambda v: polish(NET, THETA, X, Y, max_iter=v), 2, NEVER),
     ("gram_budget", lambda v: polish(NET, THETA, X, Y, gram_budget=v), 2**20, NEVER),
     ("runs", lambda v: simulate_toy(0.1, v, 3, 0), 2, NEVER),
