@@ -50,17 +50,32 @@ class Dataset:
         return int(labels.max()) + 1
 
 
-def digits(test_fraction: float = 0.25) -> Dataset:
+def digits(test_fraction: float = 0.25, size: int = 8) -> Dataset:
     """scikit-learn's bundled 8x8 digits, pixels scaled to ``[0, 1]`` (``/16``); the last
-    ``test_fraction`` of the images (in their stored order) is the test set."""
+    ``test_fraction`` of the images (in their stored order) is the test set.
+
+    ``size`` other than 8 resamples each image to ``size x size`` by bilinear
+    interpolation (``scipy.ndimage.zoom``, order 1, pixel values stay in ``[0, 1]``):
+    ``size=28`` gives MNIST's input size, 784, offline (the paper's 784-500-500-500-10
+    net on real, if coarse, images of digits).
+    """
     from sklearn.datasets import load_digits
 
     frac = check_probability(test_fraction, "test_fraction")
+    size = check_int(size, "size", 2)
     bunch = load_digits()
     X = bunch.data.astype(np.float64) / 16.0
     y = bunch.target.astype(np.int64)
+    name = "digits (8x8, sklearn)"
+    if size != 8:
+        from scipy.ndimage import zoom
+
+        X = zoom(X.reshape(-1, 8, 8), (1, size / 8, size / 8), order=1, grid_mode=True,
+                 mode="nearest").reshape(len(X), -1)
+        X = np.clip(X, 0.0, 1.0)
+        name = f"digits (8x8, sklearn, bilinear to {size}x{size})"
     split = len(y) - int(round(frac * len(y)))
-    return Dataset(X[:split], y[:split], X[split:], y[split:], "digits (8x8, sklearn)")
+    return Dataset(X[:split], y[:split], X[split:], y[split:], name)
 
 
 def mnist1d(n_train: int = 4000, seed: int = 42) -> Dataset:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim._device import DeviceSandwich, check_device
 from sim._eigen import top_eigenpair
 from sim._lanczos import lean_top_eigenvalue, pack, packed_size, unpack
 from sim._validate import check_choice, check_memory, check_positive
@@ -246,17 +247,23 @@ def eta_theorem(ens: Ensemble, gamma: float) -> float:
     return float(2.0 / np.linalg.eigvalsh(0.5 * (W + W.T))[-1])
 
 
-def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=None):
+def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=None,
+               device=None):
     """``(eta_exact, products, d_range)`` of a unit-scale ensemble (see :func:`eta_exact`)."""
     h, U = _range_of_H(ens)
     if h.size == 0:
         return np.inf, 0, 0
     rot = _rotated(ens, U)
     q = 1.0 / np.sqrt(0.5 * (h[:, None] + h[None, :]))  # C^{-1/2} entrywise
+    if device is not None and rot.G is not None:
+        sandwich = DeviceSandwich(rot.G, device)
+    else:
+        def sandwich(M):
+            return sandwich_average(rot, M)
 
     def apply_sym(M):
         X = q * M
-        DX = gamma * sandwich_average(rot, X)
+        DX = gamma * sandwich(X)
         DX += (1.0 - gamma) * (h[:, None] * X * h[None, :])
         DX *= q
         return DX
@@ -276,20 +283,23 @@ def _digest(ens: Ensemble) -> str:
 
 
 def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10, *, solver: str = "eigsh",
-              checkpoint=None) -> float:
+              checkpoint=None, device=None) -> float:
     """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
     computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
     null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there).
     ``solver``: see :data:`SOLVERS` (``checkpoint``: a file the lean solver saves its
-    state to and resumes from)."""
+    state to and resumes from). ``device`` (``"cpu"``, ``"cuda"``, a ``torch.device``;
+    needs the ``[torch]`` extra): the sandwich averages of a factor ensemble run there
+    in torch (:mod:`sim._device`); ``None``: numpy. Dense ensembles always use numpy."""
     check_choice(solver, "solver", SOLVERS)
+    device = check_device(device)
     if solver == "auto":
         solver = "lean" if ens.d > LEAN_MIN_D else "eigsh"
     if ens.unit is not ens:
         with np.errstate(over="ignore"):  # subnormal ensembles: eta beyond 1e308 is inf
             return float(eta_exact(ens.unit, gamma, tol, solver=solver,
-                                   checkpoint=checkpoint) / ens.scale)
-    return _eta_exact(ens, gamma, tol, solver, checkpoint)[0]
+                                   checkpoint=checkpoint, device=device) / ens.scale)
+    return _eta_exact(ens, gamma, tol, solver, checkpoint, device)[0]
 
 
 @dataclass(frozen=True)
@@ -312,6 +322,9 @@ class ExactThreshold:
         ``r``, the dimension of ``range(H)``.
     memory : float
         The solver's estimated peak bytes (:func:`operator_memory`).
+    device : str
+        Where the sandwich averages ran: ``"numpy"``, or the torch device (``"cpu"``,
+        ``"cuda:0"``).
     """
 
     eta_exact: float
@@ -321,15 +334,18 @@ class ExactThreshold:
     gflops: float
     rank: int
     memory: float
+    device: str = "numpy"
 
 
 def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str = "auto",
-                    checkpoint=None, memory_budget=None) -> ExactThreshold:
+                    checkpoint=None, memory_budget=None, device=None) -> ExactThreshold:
     """``eta_exact`` of ``ens`` and ``sampling`` with the solver's cost (for benchmarks and
-    runs of tens of minutes: ``checkpoint`` makes a killed lean solve resume)."""
+    runs of tens of minutes: ``checkpoint`` makes a killed lean solve resume; ``device``:
+    where the sandwich averages run, as in :func:`eta_exact`)."""
     import time
 
     _, g = markov_gamma(ens, sampling)
+    device = check_device(device)
     tol = check_positive(tol, "tol")
     solver = _solver(ens, solver, memory_budget)
     start = time.perf_counter()
@@ -337,14 +353,15 @@ def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str 
     if g == 0:
         value, products, rank = (2.0 / unit.a if unit.a > 0 else np.inf), 0, 0
     else:
-        value, products, rank = _eta_exact(unit, g, tol, solver, checkpoint)
+        value, products, rank = _eta_exact(unit, g, tol, solver, checkpoint, device)
     seconds = time.perf_counter() - start
     with np.errstate(over="ignore"):
         value = float(value / ens.scale)
     flops = 4.0 * rank**2 * ens.n * ens.r * products if ens.G is not None else np.nan
     return ExactThreshold(value, solver, products, seconds,
                           flops / seconds / 1e9 if seconds > 0 else np.nan, rank,
-                          operator_memory(ens, solver))
+                          operator_memory(ens, solver),
+                          "numpy" if device is None or ens.G is None else str(device))
 
 
 @dataclass(frozen=True)
@@ -376,14 +393,16 @@ class Thresholds:
 
 
 def thresholds(ens: Ensemble, sampling, *, memory_budget=None, solver: str = "auto",
-               checkpoint=None) -> Thresholds:
+               checkpoint=None, device=None) -> Thresholds:
     """All thresholds of ``docs/theory.md``, section 4, for ``ens`` and ``sampling``
     (a :class:`Sampling` or an integer ``B``; not ``"reshuffle"``).
 
     A threshold beyond the float64 range (an ensemble of subnormal entries) is ``inf``,
     without overflow warnings. ``memory_budget``: as in :func:`spectral_radius` (default
-    half of physical memory; refused before allocating above it)."""
+    half of physical memory; refused before allocating above it). ``device``: where
+    ``eta_exact``'s sandwich averages run (:func:`eta_exact`)."""
     _, g = markov_gamma(ens, sampling)
+    device = check_device(device)
     solver = _solver(ens, solver, memory_budget)
     a, s = ens.a, ens.s
     with np.errstate(over="ignore"):
@@ -392,7 +411,7 @@ def thresholds(ens: Ensemble, sampling, *, memory_budget=None, solver: str = "au
     if g == 0:  # full batch: T = A (x) A, rho = max_j (1 - eta h_j)^2, every notion is GD's
         return Thresholds(a, s, g, eta_gd, eta_box, eta_gd, eta_gd)
     return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g),
-                      eta_exact(ens, g, solver=solver, checkpoint=checkpoint))
+                      eta_exact(ens, g, solver=solver, checkpoint=checkpoint, device=device))
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,29 @@ def test_nets_output_one_value_per_class(dataset):
     assert nn_stay.net_of(stay, dataset, "tanh").widths[-1] == Y.shape[1]
 
 
+def test_paper_inputs_offline():
+    """``digits28`` feeds the paper's 784 inputs: 1000 training images, one-hot targets
+    for 10 classes, and the paper preset's config passes its data check."""
+    X, Y, y, X_test, _, desc = nw.training_data("digits28", 1000)
+    assert X.shape == (1000, 784) and Y.shape == (1000, 10) and len(X_test) > 0
+    assert nw.input_size("digits28") == 784 and "28x28" in desc
+    for study in (nn_sharpness, nn_diagram):
+        nw.check_data(preset(study.Config, "paper"))
+
+
+def test_exact_max_decides_the_exact_engine():
+    """Rows get exact thresholds while ``n K <= exact_max``, and say why not above."""
+    net = sim.nets.MLP((64, 16, 10), "relu", "mean")
+    X, *_ = nw.training_data("digits", 12)
+    theta = net.init(0)
+    small = nw.measure(net, theta, X, 4, exact_max=119)
+    assert np.isnan(small["eta_exact"]) and "n K = 120 > 119" in small["exact_note"]
+    big = nw.measure(net, theta, X, 4, exact_max=120)
+    ens = to_ensemble(net, theta, X, reduce=True)
+    assert big["eta_exact"] == pytest.approx(sim.thresholds(ens, 4).eta_exact, rel=1e-12)
+    assert big["a"] == pytest.approx(small["a"], rel=1e-8)
+
+
 def test_columns(folders):
     """The rows of the model studies hold the documented columns."""
     need = {"dataset", "widths", "activation", "optimizer", "scheme", "eta", "B", "seed",

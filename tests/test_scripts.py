@@ -18,7 +18,7 @@ from scripts_loader import SCRIPT_ONLY, load_script, module_of
 from sim.nonlinear_toy import reference
 from sim.studies import preset, read_csv, read_summary, run
 from sim.studies.cli import STUDIES, parse_config
-from sim.studies.config import spec
+from sim.studies.config import has_preset, spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.stem for p in (ROOT / "scripts").glob("*.py"))
@@ -145,14 +145,38 @@ def test_module_runs_a_study(tmp_path):
 
 
 def test_presets_are_valid():
-    """The --quick and --full presets of every script construct (validated)."""
+    """The --quick and --full presets of every script construct (validated), and so does
+    --paper where a study offers it."""
     for script in SCRIPTS:
         config, _ = _config_of(script)
         for name in ("quick", "full"):
             preset(config, name)
+        if has_preset(config, "paper"):
+            preset(config, "paper")
+    with pytest.raises(ValueError, match="preset"):
+        preset(_config_of("toy_example")[0], "huge")
     reproduce = load_script("reproduce")
     for size in ("tiny", "quick", "full"):
         assert len(reproduce.study_configs(preset(reproduce.Config, None, size=size))) == 11
+
+
+@pytest.mark.parametrize("script", ["nn_sharpness", "nn_diagram", "toy_example"])
+def test_paper_preset_is_offered_where_defined(script):
+    """--paper is an option of the studies with paper values (the paper's
+    784-500-500-500-10 on 1000 images, 28x28 inputs, exact thresholds up to n K =
+    10^4), and of no other."""
+    config, _ = _config_of(script)
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    offered = has_preset(config, "paper")
+    assert ("--paper" in out.stdout) == offered
+    assert offered == (script != "toy_example")
+    if offered:
+        cfg = preset(config, "paper")
+        assert (cfg.hidden, cfg.n, cfg.exact_max) == ((500, 500, 500), 1000, 10_000)
+        net = module_of(script).net_of(cfg)
+        assert net.widths == (784, 500, 500, 500, 10) and net.n_params == 898_510
 
 
 def _study(name):

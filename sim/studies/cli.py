@@ -5,7 +5,8 @@ Every field becomes an option (``--name``, sequences take several values, boolea
 rules, so a bad value is an ``argparse`` usage error naming the option (exit code 2),
 never a traceback or a silent default. Every study also takes ``--out``, ``--quick``
 or ``--full`` (presets), ``--executor``, ``--workers``, ``--scheduler`` and
-``--quiet``; ``--seed`` is a field of every study config.
+``--quiet``; ``--seed`` is a field of every study config. A study whose options have
+``paper`` values (:func:`sim.studies.config.has_preset`) also takes ``--paper``.
 
 Before anything is written, the command line also checks what a run would otherwise
 fail on later: that ``--out`` (and the results folder in it) can be made and written,
@@ -29,7 +30,7 @@ import textwrap
 from dataclasses import MISSING
 from pathlib import Path
 
-from sim.studies.config import check_scalar, preset, spec
+from sim.studies.config import PRESETS, check_scalar, has_preset, preset, spec
 from sim.studies.core import EXECUTORS, Study, check_study, run
 from sim.studies.executors import check_scheduler
 from sim.studies.store import check_out
@@ -90,7 +91,7 @@ def config_parser(name: str, config: type, description: str | None = None,
         flag = "--" + name.replace("_", "-")
         shown = default
         extra = []
-        for key in ("quick", "full"):
+        for key in PRESETS:
             if meta.get(key, MISSING) is not MISSING:
                 extra.append(f"{key}: {meta[key]}")
         helptext = (f"{meta['help']} (default: {shown}" + (f"; {'; '.join(extra)}" if extra
@@ -112,7 +113,11 @@ def config_parser(name: str, config: type, description: str | None = None,
     size.add_argument("--quick", dest="preset", action="store_const", const="quick",
                       help="the quick preset (small, minutes)")
     size.add_argument("--full", dest="preset", action="store_const", const="full",
-                      help="the full preset (the paper's sizes)")
+                      help="the full preset (larger; wall time in the README)")
+    if has_preset(config, "paper"):
+        size.add_argument("--paper", dest="preset", action="store_const", const="paper",
+                          help="the paper's own sizes (hours on 2 cores: spread the models "
+                               "over a Dask cluster)")
     run_opts.add_argument("--executor", choices=EXECUTORS, default="serial",
                           help="serial, or dask (a LocalCluster, or --scheduler)")
     run_opts.add_argument("--workers", type=_positive_int, default=None,

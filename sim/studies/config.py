@@ -12,8 +12,9 @@ A field is declared with :func:`option`::
 
 From the annotation and the metadata, :func:`validate` checks a record and
 :func:`sim.studies.cli.parser` builds an ``argparse`` option that rejects a bad value
-with a usage error naming the option. ``quick`` and ``full`` give the values of the
-``--quick`` and ``--full`` presets.
+with a usage error naming the option. ``quick``, ``full`` and ``paper`` give the values
+of the ``--quick``, ``--full`` and ``--paper`` presets (a study offers ``--paper`` only
+where some option has a ``paper`` value: :func:`has_preset`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from dataclasses import MISSING, field, fields
 
 KEY = "study"
 SCALARS = (int, float, str, bool)
+PRESETS = ("quick", "full", "paper")
+"""Preset names: small (minutes), larger (stated wall time), the paper's own sizes."""
 
 
 def option(default, help: str = "", *, low=None, high=None, positive: bool = False,
-           choices: tuple | None = None, quick=MISSING, full=MISSING, nonempty: bool = True):
+           choices: tuple | None = None, quick=MISSING, full=MISSING, paper=MISSING,
+           nonempty: bool = True):
     """A validated, documented config field.
 
     Parameters
@@ -45,13 +49,14 @@ def option(default, help: str = "", *, low=None, high=None, positive: bool = Fal
         Require ``> 0``.
     choices : tuple, optional
         Allowed values.
-    quick, full
-        Values under the ``--quick`` and ``--full`` presets (default: ``default``).
+    quick, full, paper
+        Values under the ``--quick``, ``--full`` and ``--paper`` presets (default:
+        ``default``).
     nonempty : bool
         Sequences must hold at least one element.
     """
     meta = dict(help=help, low=low, high=high, positive=positive, choices=choices,
-                quick=quick, full=full, nonempty=nonempty)
+                quick=quick, full=full, paper=paper, nonempty=nonempty)
     return field(default=default, metadata={KEY: meta})
 
 
@@ -135,9 +140,16 @@ def validate(config):
     return dataclasses.replace(config, **changes) if changes else config
 
 
+def has_preset(cls, name: str) -> bool:
+    """Whether some option of ``cls`` has a value under preset ``name``."""
+    return any(meta.get(name, MISSING) is not MISSING for *_, meta, _ in spec(cls))
+
+
 def preset(cls, name: str | None, **overrides):
-    """A config record: defaults, then the ``quick``/``full`` preset values, then
-    ``overrides``; validated."""
+    """A config record: defaults, then the values of preset ``name`` (one of
+    :data:`PRESETS`), then ``overrides``; validated."""
+    if name is not None and name not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {name!r}")
     values = {}
     for fname, _typ, _elem, meta, default in spec(cls):
         value = meta.get(name, MISSING) if name else MISSING
@@ -164,4 +176,5 @@ def from_dict(cls, data: dict):
     return validate(cls(**values))
 
 
-__all__ = ["option", "validate", "preset", "config_hash", "to_dict", "from_dict", "spec"]
+__all__ = ["PRESETS", "has_preset", "option", "validate", "preset", "config_hash", "to_dict",
+           "from_dict", "spec"]

@@ -25,7 +25,9 @@ from sim import data
 from sim.nets import MLP, Polish, TrainResult, curvature, polish, to_ensemble, train
 from sim.studies.store import atomic_savez
 
-DATASETS = ("digits", "mnist1d", "idx")
+DATASETS = ("digits", "digits28", "mnist1d", "idx")
+"""``digits28``: the 8x8 digits resampled to 28x28 (:func:`sim.data.digits`, ``size=28``),
+the paper's input size offline (FashionMNIST itself: ``idx``)."""
 N_CLASSES = 10
 """Classes of every data set the network studies use (digits, MNIST-1D, MNIST and
 FashionMNIST IDX files): the width of the nets' output layer."""
@@ -60,6 +62,8 @@ def training_data(dataset: str, n: int, idx: str = "", seed: int = 0, test: int 
     """
     if dataset == "digits":
         ds = data.digits()
+    elif dataset == "digits28":
+        ds = data.digits(size=28)
     elif dataset == "mnist1d":
         ds = data.mnist1d(max(n, 100), seed=seed)
     elif dataset == "idx":
@@ -129,24 +133,27 @@ def check_data(cfg) -> None:
 
 
 def input_size(dataset: str) -> int:
-    return {"digits": 64, "mnist1d": 40, "idx": 784}[dataset]
+    return {"digits": 64, "digits28": 784, "mnist1d": 40, "idx": 784}[dataset]
 
 
-def measure(net: MLP, theta, X, sampling, exact: bool = True) -> dict:
+def measure(net: MLP, theta, X, sampling, exact: bool = True,
+            exact_max: int = EXACT_MAX) -> dict:
     """``a``, ``s`` and the thresholds of ``sampling`` at ``theta`` (see the module
-    docstring); NaN thresholds (and a reason) when ``n K`` exceeds :data:`EXACT_MAX` or
-    ``theta`` is not finite."""
+    docstring); NaN thresholds (and a reason) when ``n K`` exceeds ``exact_max`` or
+    ``theta`` is not finite. Above :data:`sim.stability.LEAN_MIN_D` the threshold solve
+    is the memory-lean Lanczos (``sim.thresholds``' ``solver="auto"``); ``exact_max =
+    10000`` is the paper's own net on 1000 images (hours per minimum on 2 cores)."""
     out = dict(a=np.nan, s=np.nan, eta_gd=np.nan, eta_box=np.nan, eta_theorem=np.nan,
                eta_exact=np.nan, exact_note="")
     if not np.all(np.isfinite(theta)):
         out["exact_note"] = "diverged"
         return out
     nK = len(X) * net.n_outputs
-    if not exact or nK > EXACT_MAX:  # a and s by Lanczos; no (n K)^2 Gram matrix
+    if not exact or nK > exact_max:  # a and s by Lanczos; no (n K)^2 Gram matrix
         cv = curvature(net, theta, X, None)
         out.update(a=cv.a, s=cv.s)
         out["exact_note"] = ("thresholds not computed by this study" if not exact else
-                             f"n K = {nK} > {EXACT_MAX}: exact engine not run")
+                             f"n K = {nK} > {exact_max}: exact engine not run")
         return out
     ens = to_ensemble(net, theta, X, reduce=True)
     out.update(a=ens.a, s=ens.s)
@@ -252,19 +259,19 @@ def trained_fields(net: MLP, theta, X, Y, gap: bool = True) -> dict:
 
 def minimum_row(dataset: str, net: MLP, found: Found, X, Y, X_test, y_test, *,
                 optimizer: str, sampling, eta: float, seed: int, exact: bool = True,
-                **extra) -> dict:
+                exact_max: int = EXACT_MAX, **extra) -> dict:
     """One row of the shared pipeline (and the polished parameters under ``theta``): the
     trained point (``trained_loss``, ``trained_a``, ``trained_s``, ``exact_gap``), the
     polish (``polish_status``, ``displacement``, ``at_minimum``) and, at the polished
     minimum only, ``loss``, accuracies, ``a``, ``s`` and every threshold (NaN, with
-    ``exact_note`` saying why, where it is not a minimum)."""
+    ``exact_note`` saying why, where it is not a minimum or ``n K > exact_max``)."""
     res, pol = found.trained, found.polish
     fields = minimum_fields(found)
     fields.update(trained_fields(net, res.theta, X, Y))
     at = found.at_minimum
     theta = pol.theta if at else np.asarray(res.theta)
     if at:
-        measured = measure(net, theta, X, sampling, exact)
+        measured = measure(net, theta, X, sampling, exact, exact_max)
     else:
         measured = dict(a=np.nan, s=np.nan, eta_gd=np.nan, eta_box=np.nan,
                         eta_theorem=np.nan, eta_exact=np.nan,

@@ -30,15 +30,15 @@ from sim.studies.text import num
 class Config:
     dataset: str = option("digits", "training data", choices=nw.DATASETS)
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
-    n: int = option(200, "training samples (the first n)", low=2, quick=100)
+    n: int = option(200, "training samples (the first n)", low=2, quick=100, full=100)
     hidden: tuple[int, ...] = option((64,), "hidden layer widths", low=1)
     etas: tuple[float, ...] = option((0.05, 0.1, 0.2, 0.4), "learning rates", positive=True,
                                      quick=(0.5,))
     Bs: tuple[int, ...] = option((1, 4, 16, 200), "batch sizes (n: GD)", low=1,
-                                 quick=(4, 100))
+                                 quick=(4, 100), full=(1, 4, 16, 100))
     scales: tuple[float, ...] = option((0.5, 1.0, 2.0), "initialisation scales",
                                        positive=True, quick=(1.0, 2.0))
-    seeds: int = option(5, "seeds per setting", low=1, quick=3)
+    seeds: int = option(5, "seeds per setting", low=1, quick=3, full=2)
     steps: int = option(10000, "steps per model at most", low=1, quick=4000)
     loss_tol: float = option(1e-4, "training stops at this loss; polish takes over",
                              positive=True)

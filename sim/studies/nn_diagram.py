@@ -30,16 +30,21 @@ from sim.studies.text import num
 
 @dataclass(frozen=True)
 class Config:
-    dataset: str = option("digits", "training data", choices=nw.DATASETS)
+    dataset: str = option("digits", "training data", choices=nw.DATASETS, paper="digits28")
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
-    n: int = option(200, "training samples (the first n)", low=2, quick=50, full=300)
-    hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,))
+    n: int = option(200, "training samples (the first n)", low=2, quick=50, full=100,
+                    paper=1000)
+    hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,),
+                                     full=(128,), paper=(500, 500, 500))
     eta: float = option(0.2, "learning rate", positive=True)
     Bs: tuple[int, ...] = option((4, 10, 25), "SGD batch sizes (GD is added)", low=1)
     seeds: int = option(8, "seeds per batch size", low=1, quick=3)
     steps: int = option(20000, "steps at most", low=1, quick=4000)
     loss_tol: float = option(1e-5, "training stops at this loss; polish takes over",
                              positive=True, quick=1e-4)
+    exact_max: int = option(nw.EXACT_MAX, "largest n K whose minima get exact thresholds "
+                            "(10000: the paper's net on 1000 images, hours per minimum)",
+                            low=1, paper=10000)
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
@@ -62,7 +67,7 @@ def task(cfg: Config, index: int, seed: int) -> dict:
                        seed=seed, loss_tol=cfg.loss_tol, labels=y)
     return nw.minimum_row(cfg.dataset, net, found, X, Y, X_test, y_test,
                           optimizer="gd" if B == cfg.n else "sgd", sampling=B, eta=cfg.eta,
-                          seed=k, init_scale=1.0)
+                          seed=k, init_scale=1.0, exact_max=cfg.exact_max)
 
 
 def s_line(eta: float, n: int, B: int) -> float:

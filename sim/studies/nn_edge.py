@@ -51,7 +51,8 @@ class Config:
     dataset: str = option("digits", "training data", choices=nw.DATASETS)
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
     n: int = option(100, "training samples (the first n)", low=2, quick=50)
-    hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,))
+    hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,),
+                                     full=(128,))
     eta: float = option(0.2, "learning rate (after the warm-up)", positive=True,
                         quick=0.5)
     Bs: tuple[int, ...] = option((2, 4, 10, 100), "batch sizes (n: GD)", low=1,

@@ -43,7 +43,7 @@ LANDED = ("a", "s", "clean_train_acc", "test_acc", "test_loss")
 class Config:
     dataset: str = option("digits", "training data", choices=nw.DATASETS)
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
-    n: int = option(200, "training samples (the first n)", low=2, quick=60)
+    n: int = option(200, "training samples (the first n)", low=2, quick=60, full=100)
     corrupt: float = option(0.2, "fraction of corrupted training labels", low=0.0, high=1.0)
     hidden: tuple[int, ...] = option((256,), "hidden layer widths", low=1, quick=(128,))
     eta: float = option(0.3, "learning rate of GD and of SGD", positive=True)

@@ -38,18 +38,25 @@ ETA_RULE = ("2/eta runs from well above the sharpness GD reaches at small eta on
 
 @dataclass(frozen=True)
 class Config:
-    dataset: str = option("digits", "training data", choices=nw.DATASETS)
+    dataset: str = option("digits", "training data", choices=nw.DATASETS, paper="digits28")
     idx: str = option("", "folder with FashionMNIST/MNIST IDX files (dataset idx)")
-    n: int = option(300, "training samples (the first n)", low=2, quick=80, full=300)
+    n: int = option(300, "training samples (the first n)", low=2, quick=80, full=100,
+                    paper=1000)
     hidden: tuple[int, ...] = option((128, 128), "hidden layer widths (the paper's: 500 "
-                                     "500 500, hours on 2 cores)", low=1, quick=(64,))
+                                     "500 500, hours on 2 cores)", low=1, quick=(64,), full=(128,),
+                                     paper=(500, 500, 500))
     etas: tuple[float, ...] = option((0.05, 0.2, 0.5, 1.0, 2.0, 4.0),
                                      "learning rates; rule: " + ETA_RULE, positive=True,
-                                     quick=(0.3, 1.0, 2.0, 4.0))
+                                     quick=(0.3, 1.0, 2.0, 4.0),
+                                     full=(0.1, 0.3, 0.6, 1.0, 2.0), paper=PAPER_ETAS)
     seeds: int = option(5, "seeds per learning rate", low=1, quick=3)
-    steps: int = option(40000, "GD steps at most (per attempt)", low=1, quick=10000)
+    steps: int = option(40000, "GD steps at most (per attempt)", low=1, quick=10000,
+                        full=20000)
     loss_tol: float = option(1e-5, "training stops at this loss; polish takes over",
                              positive=True, quick=1e-4)
+    exact_max: int = option(nw.EXACT_MAX, "largest n K whose minima get exact thresholds "
+                            "(10000: the paper's net on 1000 images, hours per minimum)",
+                            low=1, paper=10000)
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
@@ -67,7 +74,8 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     found = nw.minimum(net, net.init(seed), X, Y, eta=eta, sampling=cfg.n, steps=cfg.steps,
                        seed=seed, loss_tol=cfg.loss_tol, labels=y)
     return nw.minimum_row(cfg.dataset, net, found, X, Y, X_test, y_test, optimizer="gd",
-                          sampling=cfg.n, eta=eta, seed=k, init_scale=1.0)
+                          sampling=cfg.n, eta=eta, seed=k, init_scale=1.0,
+                          exact_max=cfg.exact_max)
 
 
 def verdict_of(ratio: float) -> str:
