@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim
@@ -282,6 +283,9 @@ def test_benchmarks_quick(tmp_path, name):
             assert row["eta_exact"] <= row["eta_gd"] * (1 + 1e-10)
     else:
         assert "vs plain numba" in (folder / "summary.md").read_text()
+        assert summary["compare"]["lean_vs_eigsh_rel"] < 1e-10  # both solved to 1e-10
+        for row in summary["exact"]:
+            assert 0 < row["rank"] <= row["nK"] and 0 < row["lean_eta_exact"] < np.inf
     with pytest.raises(ValueError, match="serially only"):
         run(study, preset(study.config, "quick"), out=tmp_path, executor="dask", quiet=True)
 

@@ -14,6 +14,17 @@ Work is counted as ``2 B d^2`` flops per path-step. Also times
 ``spectral_radius`` for ``d = 1000``, ``n = 2000`` rank-one factors (the dense
 operator would hold ``d^4 = 10^12`` entries, 8 TB).
 
+Exact thresholds of interpolating nets (``--exact-ranks``): a tanh 64-128-128-10 net
+(``p = 26122``) at its own parameters with teacher targets (``Y = f(X; theta)``, an
+exact zero-loss minimum, no training) on the first ``r / 10`` digits, so the reduced
+ensemble has rank up to ``r = n K``. Per rank: the NTK Gram matrix and reduction
+(:func:`sim.nets.to_ensemble`), ``eta_exact`` at ``B = 4`` by the memory-lean solver
+(:func:`sim.exact_threshold`), the GFLOP/s of one application of ``T`` (``4 r^2 n K``
+flops, against the matmul peak), and the peak memory NumPy allocated
+(``tracemalloc``); on a CUDA device too, when torch sees one. At ``--compare-rank``
+the lean solver runs against ``eigsh`` (``solver="eigsh"``, 24 vectors) on the same
+ensemble.
+
     python scripts/bench_linear.py [--quick] [--out results]
 
 A single task, run serially: a timing needs the machine to itself.
@@ -48,6 +59,11 @@ class Config:
     repeats: int = option(3, "timings per measurement (the best is kept)", low=1, quick=1)
     spectral_d: int = option(1000, "dimension of the spectral_radius timing", low=2)
     spectral_n: int = option(2000, "samples of the spectral_radius timing", low=1)
+    exact_ranks: tuple[int, ...] = option((3000, 6000, 10000), "ranks n K of the exact-"
+                                          "threshold timings (10000: about an hour on 2 "
+                                          "cores; none: 0)", low=0, quick=(300,))
+    compare_rank: int = option(2000, "rank of the lean-against-eigsh comparison (0: none)",
+                               low=0, quick=200)
     seed: int = option(0, "seed of the ensembles", low=0)
 
 
@@ -222,12 +238,115 @@ def bench_cloning(cfg: Config) -> dict:
                 plain_final_ess=float(res.ess[-1]))
 
 
+TEACHER = (64, 128, 128, 10)
+"""Widths of the interpolating net of the exact-threshold timings (tanh)."""
+
+
+def teacher_minimum(rank: int, seed: int):
+    """``(net, theta, X)``: the tanh :data:`TEACHER` net at ``theta`` on the first
+    ``rank / 10`` digits, whose targets ``f(X; theta)`` make ``theta`` an exact
+    zero-loss minimum."""
+    from sim.nets import MLP
+    from sim.studies.networks import training_data
+
+    net = MLP(TEACHER, "tanh", "mean")
+    X, *_ = training_data("digits", max(rank // TEACHER[-1], 2))
+    return net, net.init(seed), X
+
+
+def application_gflops(ens, repeats: int) -> tuple[float, float]:
+    """``(seconds, GFLOP/s)`` of one sandwich average of the factor ensemble ``ens``
+    (``4 d^2 n k`` flops: the core of one application of ``T``)."""
+    from sim.moments import sandwich_average
+
+    M = np.eye(ens.d)
+    seconds = _best_time(lambda: sandwich_average(ens, M), repeats)
+    return seconds, 4.0 * ens.d**2 * ens.n * ens.r / seconds / 1e9
+
+
+def bench_exact(rank: int, cfg: Config, peak: float, solvers=("lean",)) -> dict:
+    """One rank of the exact-threshold timings (see the module docstring)."""
+    import tracemalloc
+
+    from sim.nets import to_ensemble
+
+    net, theta, X = teacher_minimum(rank, cfg.seed)
+    tracemalloc.start()
+    start = time.perf_counter()
+    ens = to_ensemble(net, theta, X, reduce=True)
+    row = dict(rank=ens.d, n=ens.n, nK=ens.n * ens.r, p=net.n_params,
+               gram_seconds=time.perf_counter() - start,
+               gram_peak_gib=tracemalloc.get_traced_memory()[1] / 2**30)
+    tracemalloc.stop()
+    row["app_seconds"], row["app_gflops"] = application_gflops(ens, 1)
+    row["app_pct_peak"] = 100 * row["app_gflops"] / peak
+    devices = [None]
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            devices.append("cuda")
+    except ImportError:
+        pass
+    for solver in solvers:
+        for device in devices:
+            tracemalloc.start()
+            res = sim.exact_threshold(ens, 4, solver=solver, device=device)
+            key = solver if device is None else f"{solver}_{device}"
+            row.update({f"{key}_eta_exact": res.eta_exact, f"{key}_seconds": res.seconds,
+                        f"{key}_applications": res.applications,
+                        f"{key}_gflops": res.gflops,
+                        f"{key}_peak_gib": tracemalloc.get_traced_memory()[1] / 2**30})
+            tracemalloc.stop()
+    if "eigsh" in solvers and "lean" in solvers:
+        row["lean_speedup"] = row["eigsh_seconds"] / row["lean_seconds"]
+        row["lean_vs_eigsh_rel"] = abs(row["lean_eta_exact"] / row["eigsh_eta_exact"] - 1)
+    return row
+
+
 def task(cfg: Config, index: int, seed: int) -> dict:
     peak = matmul_peak(cfg.repeats)
     configs = QUICK if cfg.tiny else CONFIGS
     rows = [bench_config(name, c, cfg, peak) for name, c in configs.items()]
+    exact = [bench_exact(r, cfg, peak) for r in cfg.exact_ranks if r > 0]
+    compare = (bench_exact(cfg.compare_rank, cfg, peak, ("lean", "eigsh"))
+               if cfg.compare_rank > 0 else None)
     return {"peak_gflops": peak, "rows": rows, "spectral_radius": bench_spectral(cfg),
-            "cloning": bench_cloning(cfg)}
+            "cloning": bench_cloning(cfg), "exact": exact, "compare": compare}
+
+
+def exact_lines(rec: dict) -> list[str]:
+    """The exact-threshold table and the lean-against-eigsh sentence."""
+    peak = rec["peak_gflops"]
+    rows = rec.get("exact") or []
+    lines = []
+    if rows:
+        cuda = any("lean_cuda_seconds" in r for r in rows)
+        lines += ["", f"Exact thresholds of interpolating tanh {'-'.join(map(str, TEACHER))} "
+                  f"nets (teacher targets, B = 4, lean solver; matmul peak {peak:.1f} "
+                  "GFLOP/s):", "",
+                  "| rank r | n K | Gram + reduction | its peak memory | one application "
+                  "of T | GFLOP/s (% of peak) | eta_exact | applications | solve | solve "
+                  "peak memory |" + (" CUDA solve |" if cuda else ""),
+                  "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if cuda else "")]
+        for r in rows:
+            lines.append(
+                f"| {r['rank']} | {r['nK']} | {r['gram_seconds']:.1f} s | "
+                f"{r['gram_peak_gib']:.2f} GiB | {r['app_seconds']:.2f} s | "
+                f"{r['app_gflops']:.1f} ({r['app_pct_peak']:.0f}%) | {r['lean_eta_exact']:.8g} "
+                f"| {r['lean_applications']} | {r['lean_seconds']:.1f} s | "
+                f"{r['lean_peak_gib']:.2f} GiB |"
+                + (f" {r['lean_cuda_seconds']:.1f} s |" if "lean_cuda_seconds" in r
+                   else (" n/a |" if cuda else "")))
+    c = rec.get("compare")
+    if c:
+        lines += ["", f"Lean solver against eigsh at rank {c['rank']} (same ensemble): lean "
+                  f"{c['lean_seconds']:.1f} s ({c['lean_applications']} applications, "
+                  f"{c['lean_peak_gib']:.2f} GiB), eigsh {c['eigsh_seconds']:.1f} s "
+                  f"({c['eigsh_applications']} applications, {c['eigsh_peak_gib']:.2f} GiB): "
+                  f"{c['lean_speedup']:.2f}x; eta_exact agree to "
+                  f"{c['lean_vs_eigsh_rel']:.1e} relative."]
+    return lines
 
 
 def summary(cfg: Config, records: list[dict], folder: Path):
@@ -254,10 +373,14 @@ def summary(cfg: Config, records: list[dict], folder: Path):
                   f"({cl['plain_paths']} paths): {cl['plain_rate']:.4f} +- "
                   f"{cl['plain_se']:.4f} (error {cl['plain_error']:+.4f}, final ESS "
                   f"{cl['plain_final_ess']:.1f})"]
+    lines += exact_lines(rec)
     text = "\n".join(lines)
     print(text)
     return "# bench_linear\n\n" + text + "\n", {"peak_gflops": peak, "rows": rows,
-                                                 "spectral_radius": spec, "figures": []}
+                                                 "spectral_radius": spec,
+                                                 "exact": rec.get("exact") or [],
+                                                 "compare": rec.get("compare"),
+                                                 "figures": []}
 
 
 STUDY = Study(name="bench_linear", config=Config, size=lambda cfg: 1, task=task,
