@@ -43,6 +43,32 @@ def test_value_only_converges_before_the_dimension():
     assert res.iterations < 300  # converged long before the dimension
 
 
+@settings(max_examples=25, deadline=None)
+@given(dim=st.integers(3, 400), seed=st.integers(0, 2**31),
+       gap=st.sampled_from([1e-3, 1e-2, 0.1, 1.0]), tol=st.sampled_from([1e-8, 1e-10]))
+def test_gap_rule_keeps_the_value_to_tol(dim, seed, gap, tol):
+    """The value-only stop (Kato-Temple estimate ``rho^2 / gap`` with a safety factor of
+    10, and a Ritz value steady over three steps) keeps the value to ``tol`` relative,
+    for gaps down to 1e-3 of the spread, in fewer steps than the residual rule."""
+    A, top, _ = operator(dim, seed, gap)
+    res = lean_top_eigenvalue(lambda v: A @ v, dim, tol=tol)
+    assert res.converged and res.stop in ("gap", "residual", "invariant")
+    assert res.value == pytest.approx(top, rel=tol)
+    full = lean_top_eigenvalue(lambda v: A @ v, dim, tol=tol, vector=True)
+    assert full.stop != "gap"  # a vector needs the residual itself small
+    assert res.iterations <= full.iterations
+
+
+def test_gap_rule_saves_steps():
+    """On a separated top (gap 0.05 of the spread, d = 1000) the gap rule stops at
+    least a quarter earlier than the residual rule (measured 53 against 80 steps)."""
+    A, top, _ = operator(1000, 4, gap=0.05)
+    value = lean_top_eigenvalue(lambda v: A @ v, 1000, tol=1e-10)
+    residual = lean_top_eigenvalue(lambda v: A @ v, 1000, tol=1e-10, vector=True)
+    assert value.stop == "gap" and value.value == pytest.approx(top, rel=1e-10)
+    assert value.iterations <= 0.75 * residual.iterations
+
+
 def killed_after(A, products: int, path) -> None:
     """A lean solve of ``A`` (tag "A", checkpoint every 5 steps) killed at its
     ``products``-th product."""
