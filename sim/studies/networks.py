@@ -163,6 +163,15 @@ def measure(net: MLP, theta, X, sampling, exact: bool = True,
     return out
 
 
+def exact_max_option():
+    """The ``exact_max`` option of a study config: the largest ``n K`` whose minima get
+    exact thresholds (:data:`EXACT_MAX`; 10000 under ``--paper``)."""
+    from sim.studies.config import option
+
+    return option(EXACT_MAX, "largest n K whose minima get exact thresholds (10000: the "
+                  "paper's net on 1000 images, hours per minimum)", low=1, paper=10000)
+
+
 POLISH_FROM = 1e-3
 """Training loss at which a run stops and Gauss-Newton polish takes over (polish
 converges quadratically from there; ``docs/theory.md``, section 9). Studies whose
@@ -372,8 +381,8 @@ def load_models(folder: Path):
         return net, f["thetas"], f["X"], f["Y"]
 
 
-__all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "POLISH_FROM", "RETRIES", "GAP_MAX_P",
-           "Found", "finish", "leave_steps", "minimum", "minimum_fields", "trained_fields",
-           "minimum_row", "at_minimum", "left_out", "training_data", "input_size", "measure",
-           "row", "table", "write_models", "load_models", "data_of", "models_file", "net_of",
-           "check", "check_data"]
+__all__ = ["DATASETS", "N_CLASSES", "EXACT_MAX", "exact_max_option", "POLISH_FROM",
+           "RETRIES", "GAP_MAX_P", "Found", "finish", "leave_steps", "minimum",
+           "minimum_fields", "trained_fields", "minimum_row", "at_minimum", "left_out",
+           "training_data", "input_size", "measure", "row", "table", "write_models",
+           "load_models", "data_of", "models_file", "net_of", "check", "check_data"]

@@ -46,7 +46,7 @@ class Config:
     n: int = option(200, "training samples (the first n)", low=2, quick=60, full=100)
     corrupt: float = option(0.2, "fraction of corrupted training labels", low=0.0, high=1.0)
     hidden: tuple[int, ...] = option((256,), "hidden layer widths", low=1, quick=(128,))
-    eta: float = option(0.3, "learning rate of GD and of SGD", positive=True)
+    eta: float = option(0.3, "learning rate of GD and of SGD", positive=True, full=0.2)
     gd_steps: int = option(20000, "GD steps at most", low=1, quick=6000)
     gd_loss: float = option(1e-5, "GD stops at this loss; polish takes over", positive=True)
     Bs: tuple[int, ...] = option((1, 4, 10), "SGD batch sizes", low=1)

@@ -54,9 +54,7 @@ class Config:
                         full=20000)
     loss_tol: float = option(1e-5, "training stops at this loss; polish takes over",
                              positive=True, quick=1e-4)
-    exact_max: int = option(nw.EXACT_MAX, "largest n K whose minima get exact thresholds "
-                            "(10000: the paper's net on 1000 images, hours per minimum)",
-                            low=1, paper=10000)
+    exact_max: int = nw.exact_max_option()
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
