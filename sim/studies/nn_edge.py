@@ -61,7 +61,7 @@ class Config:
     warmups: tuple[int, ...] = option((0, 4000), "warm-up steps (eta t / warmup at step t; "
                                       "each spans at least two measurements)", low=0,
                                       quick=(0, 800))
-    seeds: int = option(2, "seeds per setting", low=1, quick=1)
+    seeds: int = option(2, "seeds per setting", low=1, quick=1, full=1)
     steps: int = option(20000, "training steps at most", low=1, quick=2000)
     segments: int = option(20, "measurements along training", low=2, quick=8)
     exact_every: int = option(2, "eta_exact and eta_as at every this many measurements "
