@@ -3,7 +3,7 @@ device: the GEMM-bound core of one application of ``T`` (``docs/theory.md``,
 section 12), for :func:`sim.exact_threshold` and :func:`sim.eta_exact` with
 ``device=``.
 
-Design (in the terms of the project's CUDA notes):
+Design:
 
 - **What runs on the device.** Only the two large GEMMs and the ``n`` small batched
   products of each application: ``M G`` (``r x r`` by ``r x n K``),
