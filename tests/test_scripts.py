@@ -184,6 +184,16 @@ def _study(name):
     return module_of(name).STUDY
 
 
+def test_bench_linear_ranks_fit_the_data():
+    """bench_linear's teacher nets take rank / 10 digits: a rank beyond the 13480 that
+    the 1348 training images allow is a usage error naming the option, before any run."""
+    config = _study("bench_linear").config
+    assert preset(config, None, exact_ranks=(13480,)).exact_ranks == (13480,)
+    for field, value in (("exact_ranks", (3000, 20000)), ("compare_rank", 13490)):
+        with pytest.raises(ValueError, match=f"{field}: rank"):
+            preset(config, None, **{field: value})
+
+
 def test_derive_conditions(tmp_path):
     """derive_conditions writes conditions.json/.md with the toy threshold 2a/(a^2 + s^2)."""
     study = _study("derive_conditions")

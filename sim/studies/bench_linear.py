@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 import sim
+from sim import data
 from sim.studies import Study, main, option
 
 CONFIGS = {
@@ -51,6 +52,10 @@ QUICK = {
     "small": dict(d=20, n=64, B=8, paths=512, steps=20),
     "large": dict(d=100, n=256, B=16, paths=128, steps=10),
 }
+
+
+TEACHER = (64, 128, 128, 10)
+"""Widths of the interpolating net of the exact-threshold timings (tanh)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,15 @@ class Config:
                                           "cores; none: 0)", low=0, quick=(300,))
     compare_rank: int = option(2000, "rank of the lean-against-eigsh comparison (0: none)",
                                low=0, quick=200)
+
+    def check(self):
+        most = TEACHER[-1] * len(data.digits().X)
+        for name, ranks in (("exact_ranks", self.exact_ranks),
+                            ("compare_rank", (self.compare_rank,))):
+            if max(ranks) > most:
+                raise ValueError(f"{name}: rank {max(ranks)} needs {max(ranks) // TEACHER[-1]}"
+                                 f" digits, more than the {len(data.digits().X)} training "
+                                 f"images (ranks up to {most})")
     seed: int = option(0, "seed of the ensembles", low=0)
 
 
@@ -238,19 +252,14 @@ def bench_cloning(cfg: Config) -> dict:
                 plain_final_ess=float(res.ess[-1]))
 
 
-TEACHER = (64, 128, 128, 10)
-"""Widths of the interpolating net of the exact-threshold timings (tanh)."""
-
-
 def teacher_minimum(rank: int, seed: int):
     """``(net, theta, X)``: the tanh :data:`TEACHER` net at ``theta`` on the first
     ``rank / 10`` digits, whose targets ``f(X; theta)`` make ``theta`` an exact
     zero-loss minimum."""
     from sim.nets import MLP
-    from sim.studies.networks import training_data
 
     net = MLP(TEACHER, "tanh", "mean")
-    X, *_ = training_data("digits", max(rank // TEACHER[-1], 2))
+    X = data.digits().X[:max(rank // TEACHER[-1], 2)]
     return net, net.init(seed), X
 
 
