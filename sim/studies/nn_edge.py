@@ -54,7 +54,7 @@ class Config:
     hidden: tuple[int, ...] = option((128, 128), "hidden layer widths", low=1, quick=(64,),
                                      full=(128,))
     eta: float = option(0.2, "learning rate (after the warm-up)", positive=True,
-                        quick=0.5, full=0.5)
+                        quick=0.5)
     Bs: tuple[int, ...] = option((2, 4, 10, 100), "batch sizes (n: GD)", low=1,
                                  quick=(4, 50))
     scales: tuple[float, ...] = option((1.0, 3.0), "initialisation scales", positive=True)
