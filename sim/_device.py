@@ -52,10 +52,10 @@ def check_device(device):
     naming ``device`` otherwise."""
     if device is None:
         return None
-    if not isinstance(device, str) and type(device).__name__ != "device":
+    torch = torch_module()
+    if not isinstance(device, str | torch.device):
         raise TypeError(f"device must be None, a string such as 'cpu' or 'cuda', or a "
                         f"torch.device, got {type(device).__name__}")
-    torch = torch_module()
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
@@ -69,6 +69,8 @@ def check_device(device):
                              f"{torch.cuda.device_count()} CUDA devices)")
     elif dev.type != "cpu":
         raise ValueError(f"device must be 'cpu' or a CUDA device, got {str(dev)!r}")
+    elif dev.index not in (None, 0):
+        raise ValueError(f"device: {str(dev)!r} does not exist (the CPU is 'cpu')")
     return dev
 
 

@@ -162,7 +162,7 @@ def lean_top_eigenvalue(matvec, dim: int, *, tol: float, v0=None, max_iter: int 
         estimated by the gap to the second Ritz value, and the rule asks
         ``rho^2 / delta <= tol |value| /`` :data:`GAP_SAFETY` and a top Ritz value that
         moved by at most ``tol |value|`` over the last :data:`STABLE_STEPS` steps. The
-        value then converges in about half the steps the residual needs.
+        value then converges in about two thirds of the steps the residual needs.
     v0 : ndarray (dim,), optional
         Start (normalised here); default all ones.
     max_iter : int

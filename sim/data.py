@@ -57,7 +57,9 @@ def digits(test_fraction: float = 0.25, size: int = 8) -> Dataset:
     ``size`` other than 8 resamples each image to ``size x size`` by bilinear
     interpolation (``scipy.ndimage.zoom``, order 1, pixel values stay in ``[0, 1]``):
     ``size=28`` gives MNIST's input size, 784, offline (the paper's 784-500-500-500-10
-    net on real, if coarse, images of digits).
+    net on real, if coarse, images of digits). The resampling is linear: the images
+    still span at most the 64 dimensions of the 8x8 pixels (61 for the first 1000), and
+    ``||x||^2`` grows about tenfold.
     """
     from sklearn.datasets import load_digits
 

@@ -323,8 +323,9 @@ class ExactThreshold:
     memory : float
         The solver's estimated peak bytes (:func:`operator_memory`).
     device : str
-        Where the sandwich averages ran: ``"numpy"``, or the torch device (``"cpu"``,
-        ``"cuda:0"``).
+        Where the sandwich averages ran: ``"numpy"`` (also when none ran: full batch,
+        ``H = 0``, or a dense ensemble), or the torch device as given (``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``).
     """
 
     eta_exact: float
@@ -361,7 +362,8 @@ def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str 
     return ExactThreshold(value, solver, products, seconds,
                           flops / seconds / 1e9 if seconds > 0 else np.nan, rank,
                           operator_memory(ens, solver),
-                          "numpy" if device is None or ens.G is None else str(device))
+                          "numpy" if device is None or ens.G is None or products == 0
+                          else str(device))
 
 
 @dataclass(frozen=True)

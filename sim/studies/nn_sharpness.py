@@ -54,7 +54,6 @@ class Config:
                         full=20000)
     loss_tol: float = option(1e-5, "training stops at this loss; polish takes over",
                              positive=True, quick=1e-4)
-    exact_max: int = nw.exact_max_option()
     seed: int = option(0, "study seed", low=0)
 
     def check(self):
@@ -72,8 +71,7 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     found = nw.minimum(net, net.init(seed), X, Y, eta=eta, sampling=cfg.n, steps=cfg.steps,
                        seed=seed, loss_tol=cfg.loss_tol, labels=y)
     return nw.minimum_row(cfg.dataset, net, found, X, Y, X_test, y_test, optimizer="gd",
-                          sampling=cfg.n, eta=eta, seed=k, init_scale=1.0,
-                          exact_max=cfg.exact_max)
+                          sampling=cfg.n, eta=eta, seed=k, init_scale=1.0)
 
 
 def verdict_of(ratio: float) -> str:
