@@ -276,20 +276,28 @@ def application_gflops(ens, repeats: int) -> tuple[float, float]:
     return seconds, 4.0 * ens.d**2 * ens.n * ens.r / seconds / 1e9
 
 
-def bench_exact(rank: int, cfg: Config, peak: float, solvers=("lean",)) -> dict:
-    """One rank of the exact-threshold timings (see the module docstring)."""
+def _measured(fn):
+    """``(fn(), seconds, GiB)``: the result, wall time and the peak memory NumPy and
+    Python allocated during the call (``tracemalloc``)."""
     import tracemalloc
 
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - start, tracemalloc.get_traced_memory()[1] / 2**30
+    finally:
+        tracemalloc.stop()
+
+
+def bench_exact(rank: int, cfg: Config, peak: float, solvers=("lean",)) -> dict:
+    """One rank of the exact-threshold timings (see the module docstring)."""
     from sim.nets import to_ensemble
 
     net, theta, X = teacher_minimum(rank, cfg.seed)
-    tracemalloc.start()
-    start = time.perf_counter()
-    ens = to_ensemble(net, theta, X, reduce=True)
-    row = dict(rank=ens.d, n=ens.n, nK=ens.n * ens.r, p=net.n_params,
-               gram_seconds=time.perf_counter() - start,
-               gram_peak_gib=tracemalloc.get_traced_memory()[1] / 2**30)
-    tracemalloc.stop()
+    ens, seconds, gib = _measured(lambda: to_ensemble(net, theta, X, reduce=True))
+    row = dict(rank=ens.d, n=ens.n, nK=ens.n * ens.r, p=net.n_params, gram_seconds=seconds,
+               gram_peak_gib=gib)
     row["app_seconds"], row["app_gflops"] = application_gflops(ens, cfg.repeats)
     row["app_pct_peak"] = 100 * row["app_gflops"] / peak
     devices = [None]
@@ -302,14 +310,12 @@ def bench_exact(rank: int, cfg: Config, peak: float, solvers=("lean",)) -> dict:
         pass
     for solver in solvers:
         for device in devices:
-            tracemalloc.start()
-            res = sim.exact_threshold(ens, 4, solver=solver, device=device)
+            res, _, gib = _measured(lambda s=solver, dev=device: sim.exact_threshold(
+                ens, 4, solver=s, device=dev))
             key = solver if device is None else f"{solver}_{device}"
             row.update({f"{key}_eta_exact": res.eta_exact, f"{key}_seconds": res.seconds,
                         f"{key}_applications": res.applications,
-                        f"{key}_gflops": res.gflops,
-                        f"{key}_peak_gib": tracemalloc.get_traced_memory()[1] / 2**30})
-            tracemalloc.stop()
+                        f"{key}_gflops": res.gflops, f"{key}_peak_gib": gib})
     if "eigsh" in solvers and "lean" in solvers:
         row["lean_speedup"] = row["eigsh_seconds"] / row["lean_seconds"]
         row["lean_vs_eigsh_rel"] = abs(row["lean_eta_exact"] / row["eigsh_eta_exact"] - 1)
@@ -320,25 +326,15 @@ def bench_paper_gram(cfg: Config, hidden=(500, 500, 500), n: int = 1000) -> dict
     """Time and peak memory (``tracemalloc``) of the NTK Gram matrix and of Gram plus
     reduction of the paper's net (784-``hidden``-10) at initialisation on ``n``
     ``digits28`` images."""
-    import tracemalloc
-
     from sim.nets import MLP, to_ensemble
 
     net = MLP((784, *hidden, 10), "relu", "mean")
     X = data.digits(size=28).X[:n]
     theta = net.init(cfg.seed)
-    tracemalloc.start()
-    start = time.perf_counter()
-    net.ntk(theta, X)
-    out = dict(p=net.n_params, nK=10 * len(X), gram_seconds=time.perf_counter() - start,
-               gram_peak_gib=tracemalloc.get_traced_memory()[1] / 2**30)
-    tracemalloc.reset_peak()
-    start = time.perf_counter()
-    ens = to_ensemble(net, theta, X, reduce=True)
-    out.update(rank=ens.d, reduction_seconds=time.perf_counter() - start,
-               reduction_peak_gib=tracemalloc.get_traced_memory()[1] / 2**30)
-    tracemalloc.stop()
-    return out
+    _, gram_s, gram_gib = _measured(lambda: net.ntk(theta, X))
+    ens, red_s, red_gib = _measured(lambda: to_ensemble(net, theta, X, reduce=True))
+    return dict(p=net.n_params, nK=10 * len(X), gram_seconds=gram_s, gram_peak_gib=gram_gib,
+                rank=ens.d, reduction_seconds=red_s, reduction_peak_gib=red_gib)
 
 
 def task(cfg: Config, index: int, seed: int) -> dict:
