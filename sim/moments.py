@@ -44,8 +44,14 @@ def sandwich_average(ens: Ensemble, M: np.ndarray) -> np.ndarray:
     G3 = Gf.reshape(d, n, r)
     MG = (M @ Gf).reshape(d, n, r)  # M G_i in column block i
     Y = np.matmul(G3.transpose(1, 2, 0), MG.transpose(1, 0, 2))  # (n, r, r): G_i^T M G_i
-    W = np.matmul(G3.transpose(1, 0, 2), Y)  # (n, d, r): G_i Y_i
-    return W.transpose(1, 0, 2).reshape(d, n * r) @ Gf.T / n
+    del MG
+    # W = [G_1 Y_1 ... G_n Y_n] (d, n r), built in blocks of samples: no (n, d, r) copy
+    W = np.empty((d, n, r))
+    step = max(1, n // 8)
+    for i in range(0, n, step):
+        W[:, i:i + step] = np.matmul(G3[:, i:i + step].transpose(1, 0, 2),
+                                     Y[i:i + step]).transpose(1, 0, 2)
+    return W.reshape(d, n * r) @ Gf.T / n
 
 
 def noise_sandwich(ens: Ensemble, M: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ eigenbasis of ``H``, ``C`` is the entrywise product with ``(h_j + h_k)/2``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from sim._device import DeviceSandwich, check_device
 from sim._eigen import top_eigenpair
 from sim._lanczos import lean_top_eigenvalue, pack, packed_size, unpack
-from sim._validate import check_choice, check_memory, check_positive
+from sim._validate import check_bool, check_choice, check_memory, check_positive
 from sim._validate import memory_budget as budget_bytes
 from sim.ensembles import RANGE_RTOL, Ensemble
 from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average
@@ -220,14 +221,46 @@ def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10, *,
 
 
 def _range_of_H(ens: Ensemble):
-    h, U = np.linalg.eigh(ens.H)
+    """``(h, U)``: the eigenvalues of ``H`` above ``RANGE_RTOL h_max``, ascending, and
+    their eigenvectors. Where ``H`` is already diagonal to the backward error of an
+    eigensolver (off-diagonal entries at most ``d eps max|H|``; a reduced ensemble from
+    :meth:`Ensemble.from_gram` is), ``U`` is the index array of those coordinates
+    instead (``d`` times cheaper to use than the ``O(d^3)`` eigendecomposition it
+    skips)."""
+    # H of a factor ensemble is formed here, not cached on it, unless it already is: at
+    # the paper's size it would hold 800 MB through the whole solve
+    H = ens.__dict__.get("H")
+    if H is None:
+        H = ens.stacked @ ens.stacked.T / ens.n if ens.G is not None else ens.H
+    d = H.shape[0]
+    h = np.diag(H).copy()
+    scale = float(np.abs(h).max()) if d else 0.0
+    off = H - np.diag(h)
+    if d > 1 and float(np.abs(off).max()) <= d * np.finfo(float).eps * scale:
+        order = np.argsort(h, kind="stable")
+        h = h[order]
+        keep = h > RANGE_RTOL * max(h[-1], 0.0)
+        return h[keep], order[keep]
+    del off
+    h, U = np.linalg.eigh(H)
     keep = h > RANGE_RTOL * max(h[-1], 0.0)
     return h[keep], U[:, keep]
 
 
+def _in_basis(M: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """``U^T M U`` for a basis from :func:`_range_of_H` (columns, or coordinate indices)."""
+    return M[np.ix_(U, U)] if U.ndim == 1 else U.T @ M @ U
+
+
 def _rotated(ens: Ensemble, U: np.ndarray) -> Ensemble:
-    """The ensemble in the basis ``U`` (columns), restricted to their span (a new,
-    validated, read-only :class:`Ensemble`)."""
+    """The ensemble in the basis ``U`` (columns, or coordinate indices), restricted to
+    their span (a new, validated, read-only :class:`Ensemble`)."""
+    if U.ndim == 1:
+        if U.size == ens.d and np.array_equal(U, np.arange(ens.d)):
+            return ens  # already that basis (immutable: no copy)
+        if ens.G is not None:
+            return Ensemble(G=ens.G[:, U, :], name=ens.name)
+        return Ensemble(Hs=ens.Hs[:, U][:, :, U], name=ens.name)
     if ens.G is not None:
         return Ensemble(G=np.matmul(U.T, ens.G), name=ens.name)
     return Ensemble(Hs=U.T @ ens.Hs @ U, name=ens.name)
@@ -242,18 +275,39 @@ def eta_theorem(ens: Ensemble, gamma: float) -> float:
     h, U = _range_of_H(ens)
     if h.size == 0:
         return np.inf
-    K = U.T @ (ens.H @ ens.H + gamma * ens.Sigma) @ U
+    K = _in_basis(ens.H @ ens.H + gamma * ens.Sigma, U)
     W = K / np.sqrt(np.outer(h, h))
     return float(2.0 / np.linalg.eigvalsh(0.5 * (W + W.T))[-1])
 
 
-def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=None,
-               device=None):
-    """``(eta_exact, products, d_range)`` of a unit-scale ensemble (see :func:`eta_exact`)."""
-    h, U = _range_of_H(ens)
-    if h.size == 0:
-        return np.inf, 0, 0
-    rot = _rotated(ens, U)
+COARSE_FRACTION = 0.3
+"""Warm start of the lean ``eta_exact`` solve: each coarser level keeps this fraction of
+the directions of ``H`` (the largest ``h``)."""
+
+COARSE_MIN_D = 150
+"""No coarse level below this many directions (there a cold solve is cheap)."""
+
+COARSE_TOL = 1e-6
+"""Relative accuracy of the coarse levels' top eigenpairs (only a start: the final
+value is to ``tol`` whatever the start)."""
+
+COARSE_MIX = 1e-2
+"""Weight of the positive definite default start ``diag(1/h)`` mixed into the embedded
+coarse eigenmatrix (unit Frobenius norms), so the start is positive definite and has a
+positive overlap with the PSD top eigenmatrix."""
+
+
+@dataclass(frozen=True)
+class _Solve:
+    eta: float
+    applications: int  # products at the full rank
+    coarse_applications: int  # products at the coarse levels
+    rank: int
+    flops: float  # of all sandwich averages (factor ensembles; 0 for dense)
+
+
+def _exact_operator(rot: Ensemble, h: np.ndarray, gamma: float, device):
+    """``X -> C^{-1/2} D C^{-1/2} X`` of an ensemble in the eigenbasis of ``H``."""
     q = 1.0 / np.sqrt(0.5 * (h[:, None] + h[None, :]))  # C^{-1/2} entrywise
     if device is not None and rot.G is not None:
         sandwich = DeviceSandwich(rot.G, device)
@@ -263,15 +317,84 @@ def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=
 
     def apply_sym(M):
         X = q * M
-        DX = gamma * sandwich(X)
-        DX += (1.0 - gamma) * (h[:, None] * X * h[None, :])
+        DX = sandwich(X)
+        DX *= gamma
+        X *= h[:, None]  # in place: r x r temporaries are 800 MB at the paper's size
+        X *= h[None, :]
+        X *= 1.0 - gamma
+        DX += X
+        del X
         DX *= q
         return DX
 
+    return apply_sym
+
+
+def _sandwich_flops(ens: Ensemble, d: int) -> float:
+    """Flops of one sandwich average restricted to ``d`` directions (``4 d^2 n r``; 0 for
+    dense ensembles, whose cost is not GEMM-shaped)."""
+    return 4.0 * d * d * ens.n * ens.r if ens.G is not None else 0.0
+
+
+def _coarse_sizes(d: int) -> list[int]:
+    """Sizes of the coarse levels above a lean solve at ``d``, finest first."""
+    sizes = []
+    k = int(np.ceil(COARSE_FRACTION * d))
+    while k >= COARSE_MIN_D:
+        sizes.append(k)
+        k = int(np.ceil(COARSE_FRACTION * k))
+    return sizes
+
+
+def _embedded(V: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The start at the directions ``h`` (ascending) from the unit eigenmatrix ``V`` of
+    the top ``len(V)`` of them: ``V`` in its block plus :data:`COARSE_MIX` of the unit
+    ``diag(1/h)``."""
+    d, k = h.size, V.shape[0]
+    start = np.diag(COARSE_MIX / h / np.linalg.norm(1.0 / h))
+    start[d - k:, d - k:] += V
+    return start
+
+
+def _warm_start(rot: Ensemble, h: np.ndarray, gamma: float, device):
+    """A start for the lean solve at full rank, from the top eigenmatrices of the same
+    operator restricted to the largest ``h`` (:func:`_coarse_sizes`), coarsest first;
+    each restriction's top eigenvalue is a lower bound of the next (Rayleigh-Ritz on a
+    subspace), and its eigenmatrix a start that already points at the top. Returns
+    ``(start, products, flops)``; ``start`` is ``None`` when there is no coarse level."""
+    start, products, flops = None, 0, 0.0
+    for k in reversed(_coarse_sizes(h.size)):
+        hk = h[h.size - k:]
+        sub = _rotated(rot, np.arange(h.size - k, h.size))
+        v0 = np.diag(1.0 / hk) if start is None else _embedded(start, hk)
+        _, start, p = _top_eigen(_exact_operator(sub, hk, gamma, device), k, COARSE_TOL,
+                                 v0=v0, solver="lean", vector=True)
+        products += p
+        flops += p * _sandwich_flops(rot, k)
+    if start is None:
+        return None, 0, 0.0
+    return _embedded(start, h), products, flops
+
+
+def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=None,
+               device=None, warm: bool = True) -> _Solve:
+    """``eta_exact`` of a unit-scale ensemble and its cost (see :func:`eta_exact`)."""
+    h, U = _range_of_H(ens)
+    if h.size == 0:
+        return _Solve(np.inf, 0, 0, 0, 0.0)
+    rot = _rotated(ens, U)
+    v0, coarse, flops = np.diag(1.0 / h), 0, 0.0
+    resuming = checkpoint is not None and os.path.isfile(checkpoint)
+    if solver == "lean" and warm and h.size > DENSE_MAX_D and not resuming:
+        start, coarse, flops = _warm_start(rot, h, gamma, device)
+        if start is not None:
+            v0 = start
     tag = f"eta_exact|{gamma!r}|{ens.d}|{ens.n}|{_digest(rot)}"
-    lam, _, products = _top_eigen(apply_sym, h.size, tol, v0=np.diag(1.0 / h), solver=solver,
-                                  vector=False, checkpoint=checkpoint, tag=tag)
-    return float(2.0 / lam), products, h.size
+    lam, _, products = _top_eigen(_exact_operator(rot, h, gamma, device), h.size, tol,
+                                  v0=v0, solver=solver, vector=False, checkpoint=checkpoint,
+                                  tag=tag)
+    return _Solve(float(2.0 / lam), products, coarse, h.size,
+                  flops + products * _sandwich_flops(rot, h.size))
 
 
 def _digest(ens: Ensemble) -> str:
@@ -283,23 +406,28 @@ def _digest(ens: Ensemble) -> str:
 
 
 def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10, *, solver: str = "eigsh",
-              checkpoint=None, device=None) -> float:
+              checkpoint=None, device=None, warm_start: bool = True) -> float:
     """Largest mean-square-stable ``eta``: ``2 / lambda_max(C^{+1/2} D C^{+1/2})``,
     computed matrix-free in the eigenbasis of ``H`` restricted to its range (on the
     null space of ``H`` every ``H_i`` vanishes, so ``T`` is the identity there).
     ``solver``: see :data:`SOLVERS` (``checkpoint``: a file the lean solver saves its
     state to and resumes from). ``device`` (``"cpu"``, ``"cuda"``, a ``torch.device``;
     needs the ``[torch]`` extra): the sandwich averages of a factor ensemble run there
-    in torch (:mod:`sim._device`); ``None``: numpy. Dense ensembles always use numpy."""
+    in torch (:mod:`sim._device`); ``None``: numpy. Dense ensembles always use numpy.
+    ``warm_start`` (lean solver, rank at least ``COARSE_MIN_D / COARSE_FRACTION``):
+    start from the top eigenmatrix of the operator restricted to the largest
+    eigenvalues of ``H``, solved the same way (``docs/theory.md``, section 12); the
+    value is the same to ``tol``, in fewer products at full rank."""
     check_choice(solver, "solver", SOLVERS)
     device = check_device(device)
+    warm_start = check_bool(warm_start, "warm_start")
     if solver == "auto":
         solver = "lean" if ens.d > LEAN_MIN_D else "eigsh"
     if ens.unit is not ens:
         with np.errstate(over="ignore"):  # subnormal ensembles: eta beyond 1e308 is inf
-            return float(eta_exact(ens.unit, gamma, tol, solver=solver,
-                                   checkpoint=checkpoint, device=device) / ens.scale)
-    return _eta_exact(ens, gamma, tol, solver, checkpoint, device)[0]
+            return float(eta_exact(ens.unit, gamma, tol, solver=solver, checkpoint=checkpoint,
+                                   device=device, warm_start=warm_start) / ens.scale)
+    return _eta_exact(ens, gamma, tol, solver, checkpoint, device, warm_start).eta
 
 
 @dataclass(frozen=True)
@@ -311,13 +439,14 @@ class ExactThreshold:
     eta_exact : float
     solver : {"eigsh", "lean"}
     applications : int
-        Products with the operator ``C^{-1/2} D C^{-1/2}`` (one sandwich average each).
+        Products with the operator ``C^{-1/2} D C^{-1/2}`` at full rank (one sandwich
+        average each).
     seconds : float
         Wall time of the solve (the eigendecomposition of ``H`` and rotation included).
     gflops : float
-        Achieved GFLOP/s of the sandwich averages: ``4 r^2 n k`` flops each for factors
-        ``(n, d, k)`` restricted to rank ``r`` (two GEMMs ``r x r`` by ``r x n k``); NaN
-        for dense ensembles.
+        Flops of the sandwich averages over the solve's wall time: ``4 r^2 n k`` flops
+        each for factors ``(n, d, k)`` restricted to rank ``r`` (two GEMMs ``r x r`` by
+        ``r x n k``), the coarse levels' at their own ``r``; NaN for dense ensembles.
     rank : int
         ``r``, the dimension of ``range(H)``.
     memory : float
@@ -326,6 +455,9 @@ class ExactThreshold:
         Where the sandwich averages ran: ``"numpy"`` (also when none ran: full batch,
         ``H = 0``, or a dense ensemble), or the torch device as given (``"cpu"``,
         ``"cuda"``, ``"cuda:1"``).
+    coarse_applications : int
+        Products at the coarse levels of the warm start (each cheaper by the square of
+        its size over ``r``).
     """
 
     eta_exact: float
@@ -336,34 +468,38 @@ class ExactThreshold:
     rank: int
     memory: float
     device: str = "numpy"
+    coarse_applications: int = 0
 
 
 def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str = "auto",
-                    checkpoint=None, memory_budget=None, device=None) -> ExactThreshold:
+                    checkpoint=None, memory_budget=None, device=None,
+                    warm_start: bool = True) -> ExactThreshold:
     """``eta_exact`` of ``ens`` and ``sampling`` with the solver's cost (for benchmarks and
-    runs of tens of minutes: ``checkpoint`` makes a killed lean solve resume; ``device``:
-    where the sandwich averages run, as in :func:`eta_exact`)."""
+    runs of tens of minutes: ``checkpoint`` makes a killed lean solve resume; ``device``
+    and ``warm_start``: as in :func:`eta_exact`)."""
     import time
 
     _, g = markov_gamma(ens, sampling)
     device = check_device(device)
     tol = check_positive(tol, "tol")
+    warm_start = check_bool(warm_start, "warm_start")
     solver = _solver(ens, solver, memory_budget)
     start = time.perf_counter()
     unit = ens.unit
     if g == 0:
-        value, products, rank = (2.0 / unit.a if unit.a > 0 else np.inf), 0, 0
+        res = _Solve(2.0 / unit.a if unit.a > 0 else np.inf, 0, 0, 0, 0.0)
     else:
-        value, products, rank = _eta_exact(unit, g, tol, solver, checkpoint, device)
+        res = _eta_exact(unit, g, tol, solver, checkpoint, device, warm_start)
     seconds = time.perf_counter() - start
     with np.errstate(over="ignore"):
-        value = float(value / ens.scale)
-    flops = 4.0 * rank**2 * ens.n * ens.r * products if ens.G is not None else np.nan
-    return ExactThreshold(value, solver, products, seconds,
-                          flops / seconds / 1e9 if seconds > 0 else np.nan, rank,
+        value = float(res.eta / ens.scale)
+    flops = res.flops if ens.G is not None else np.nan
+    products = res.applications + res.coarse_applications
+    return ExactThreshold(value, solver, res.applications, seconds,
+                          flops / seconds / 1e9 if seconds > 0 else np.nan, res.rank,
                           operator_memory(ens, solver),
                           "numpy" if device is None or ens.G is None or products == 0
-                          else str(device))
+                          else str(device), res.coarse_applications)
 
 
 @dataclass(frozen=True)

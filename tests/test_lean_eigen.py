@@ -203,3 +203,117 @@ def test_threshold_checkpoint_resumes(tmp_path):
     whole = exact_threshold(ens, 2, solver="lean")
     assert resumed.eta_exact == whole.eta_exact
     assert resumed.applications < whole.applications and not path.exists()
+
+
+# ------------------------------------------------- warm start and the diagonal H path
+from sim.stability import (COARSE_FRACTION, COARSE_MIN_D, _coarse_sizes,  # noqa: E402
+                           _range_of_H, eta_exact, eta_theorem)
+from sim.moments import markov_gamma  # noqa: E402
+
+
+def _big_factors(seed: int, d: int = 560, n: int = 70, r: int = 8):
+    """A factor ensemble whose ``range(H)`` (dimension ``min(d, n r)``) has coarse levels."""
+    return sim.wishart(n, d, r, seed=seed, factors=True)
+
+
+def test_coarse_sizes():
+    """Each coarse level keeps ``ceil(COARSE_FRACTION * previous)`` directions, and none
+    has fewer than ``COARSE_MIN_D``; small problems have none."""
+    for d in (10, COARSE_MIN_D, 499, 500, 2000, 10**4):
+        sizes, prev = _coarse_sizes(d), d
+        for k in sizes:
+            assert k == int(np.ceil(COARSE_FRACTION * prev)) and k >= COARSE_MIN_D
+            prev = k
+        assert int(np.ceil(COARSE_FRACTION * prev)) < COARSE_MIN_D
+    assert _coarse_sizes(COARSE_MIN_D) == [] and len(_coarse_sizes(2000)) == 2
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), B=st.integers(1, 20))
+def test_warm_start_keeps_the_value(seed, B):
+    """The lean solve from the coarse levels' eigenmatrix gives the value of the cold lean
+    solve and of eigsh to 1e-10 relative (the solver's ``tol``): the start changes the
+    path, not the limit."""
+    ens = _big_factors(seed)
+    warm = exact_threshold(ens, B, solver="lean")
+    cold = exact_threshold(ens, B, solver="lean", warm_start=False)
+    ref = exact_threshold(ens, B, solver="eigsh")
+    assert warm.rank == 560 and warm.coarse_applications > 0
+    assert cold.coarse_applications == 0 and ref.coarse_applications == 0
+    assert warm.eta_exact == pytest.approx(ref.eta_exact, rel=1e-10)
+    assert cold.eta_exact == pytest.approx(ref.eta_exact, rel=1e-10)
+    assert eta_exact(ens, markov_gamma(ens, B)[1], solver="lean") == warm.eta_exact
+
+
+def test_warm_start_is_checked():
+    ens = _big_factors(0)
+    for bad in (1, "yes", None):
+        with pytest.raises(TypeError, match="warm_start"):
+            exact_threshold(ens, 2, solver="lean", warm_start=bad)
+        with pytest.raises(TypeError, match="warm_start"):
+            eta_exact(ens, 0.5, solver="lean", warm_start=bad)
+
+
+def test_warm_checkpoint_resumes_without_the_coarse_levels(tmp_path):
+    """A warm lean solve killed at full rank resumes from its checkpoint (the coarse
+    levels are not rerun: the saved state is the start) to the value of the
+    uninterrupted warm solve."""
+    import sim.stability as stab
+
+    ens = _big_factors(3)
+    whole = exact_threshold(ens, 2, solver="lean")
+    assert whole.applications >= 7, "too few steps at full rank for a checkpoint"
+    path = tmp_path / "eta.npz"
+    full = [0]
+    real = stab.sandwich_average
+
+    def dying(e, M):
+        full[0] += M.shape[0] == whole.rank
+        if full[0] == 7:
+            raise KeyboardInterrupt
+        return real(e, M)
+
+    stab.sandwich_average = dying
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exact_threshold(ens, 2, solver="lean", checkpoint=path)
+    finally:
+        stab.sandwich_average = real
+    assert path.is_file()
+    resumed = exact_threshold(ens, 2, solver="lean", checkpoint=path)
+    assert resumed.coarse_applications == 0 and not path.exists()
+    assert resumed.eta_exact == whole.eta_exact
+    assert resumed.applications < whole.applications
+
+
+def _rotate(ens, seed: int):
+    """The same ensemble in a random orthonormal basis (``H`` no longer diagonal)."""
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((ens.d, ens.d)))
+    if ens.G is not None:
+        return sim.Ensemble(G=np.matmul(Q, ens.G))
+    return sim.Ensemble(Hs=Q @ ens.Hs @ Q.T)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), factors=st.booleans(), B=st.integers(1, 4))
+def test_diagonal_H_skips_the_eigendecomposition(seed, factors, B):
+    """Where ``H`` is diagonal (a reduced ensemble from ``from_gram``; dense diagonal
+    ``H_i`` in a shuffled order), its coordinates are the eigenbasis (an index array, no
+    ``eigh``), and ``eta_exact`` and ``eta_theorem`` equal those of a rotated copy,
+    which takes the ``eigh`` path, to 1e-10 relative."""
+    rng = np.random.default_rng(seed)
+    if factors:
+        Phi = rng.standard_normal((40, 12 * 3))  # d = 40, n = 12, r = 3
+        ens = sim.Ensemble.from_gram(Phi.T @ Phi, 12)
+    else:
+        diag = rng.exponential(size=(6, 15)) * (rng.random((6, 15)) < 0.8)
+        ens = sim.Ensemble(Hs=np.einsum("ij,jk->ijk", diag, np.eye(15)))
+    h, U = _range_of_H(ens.unit)
+    assert U.ndim == 1 and np.all(np.diff(h) >= 0)
+    rot = _rotate(ens, seed)
+    assert _range_of_H(rot.unit)[1].ndim == 2
+    g = markov_gamma(ens, B)[1]
+    for solver in ("lean", "eigsh"):
+        assert eta_exact(ens, g, solver=solver) == pytest.approx(
+            eta_exact(rot, g, solver=solver), rel=1e-10)
+    assert eta_theorem(ens, g) == pytest.approx(eta_theorem(rot, g), rel=1e-10)

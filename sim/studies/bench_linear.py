@@ -72,6 +72,9 @@ class Config:
     paper_gram: bool = option(False, "also time the NTK Gram matrix and reduction of the "
                               "paper's 784-500-500-500-10 at initialisation on 1000 "
                               "digits28 images (n K = 10^4; minutes, 5 GiB)")
+    paper_exact: bool = option(False, "also compute eta_exact (B = 4) of the paper's "
+                               "784-500-500-500-10 (tanh) at a teacher minimum on 1000 "
+                               "digits28 images (rank up to 10^4; tens of minutes, 10 GiB)")
 
     def check(self):
         most = TEACHER[-1] * len(data.digits().X)
@@ -255,15 +258,15 @@ def bench_cloning(cfg: Config) -> dict:
                 plain_final_ess=float(res.ess[-1]))
 
 
-def teacher_minimum(rank: int, seed: int):
-    """``(net, theta, X)``: the tanh :data:`TEACHER` net at ``theta`` on the first
-    ``rank / 10`` digits, whose targets ``f(X; theta)`` make ``theta`` an exact
-    zero-loss minimum."""
+def teacher_minimum(rank: int, seed: int, widths=TEACHER, X=None):
+    """``(net, theta, X)``: the tanh net of ``widths`` (default :data:`TEACHER`) at
+    ``theta`` on the first ``rank / K`` rows of ``X`` (default the digits), whose
+    targets ``f(X; theta)`` make ``theta`` an exact zero-loss minimum."""
     from sim.nets import MLP
 
-    net = MLP(TEACHER, "tanh", "mean")
-    X = data.digits().X[:max(rank // TEACHER[-1], 2)]
-    return net, net.init(seed), X
+    net = MLP(tuple(widths), "tanh", "mean")
+    X = data.digits().X if X is None else X
+    return net, net.init(seed), X[:max(rank // widths[-1], 2)]
 
 
 def application_gflops(ens, repeats: int) -> tuple[float, float]:
@@ -290,11 +293,25 @@ def _measured(fn):
         tracemalloc.stop()
 
 
-def bench_exact(rank: int, cfg: Config, peak: float, solvers=("lean",)) -> dict:
-    """One rank of the exact-threshold timings (see the module docstring)."""
+SOLVES = {"lean": dict(solver="lean"), "lean_cold": dict(solver="lean", warm_start=False),
+          "eigsh": dict(solver="eigsh")}
+"""The timed solves by key: the lean solver with and without its warm start, and eigsh
+(the solver before the lean one)."""
+
+
+def _max_rss_gib() -> float:
+    """The process's peak resident memory so far (``getrusage``; Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def bench_exact(rank: int, cfg: Config, peak: float, solves=("lean",), minimum=None) -> dict:
+    """One rank of the exact-threshold timings (see the module docstring); ``minimum``:
+    ``(net, theta, X)`` instead of :func:`teacher_minimum` at ``rank``."""
     from sim.nets import to_ensemble
 
-    net, theta, X = teacher_minimum(rank, cfg.seed)
+    net, theta, X = teacher_minimum(rank, cfg.seed) if minimum is None else minimum
     ens, seconds, gib = _measured(lambda: to_ensemble(net, theta, X, reduce=True))
     row = dict(rank=ens.d, n=ens.n, nK=ens.n * ens.r, p=net.n_params, gram_seconds=seconds,
                gram_peak_gib=gib)
@@ -308,17 +325,33 @@ def bench_exact(rank: int, cfg: Config, peak: float, solvers=("lean",)) -> dict:
             devices.append("cuda")
     except ImportError:
         pass
-    for solver in solvers:
-        for device in devices:
-            res, _, gib = _measured(lambda s=solver, dev=device: sim.exact_threshold(
-                ens, 4, solver=s, device=dev))
-            key = solver if device is None else f"{solver}_{device}"
-            row.update({f"{key}_eta_exact": res.eta_exact, f"{key}_seconds": res.seconds,
-                        f"{key}_applications": res.applications,
-                        f"{key}_gflops": res.gflops, f"{key}_peak_gib": gib})
-    if "eigsh" in solvers and "lean" in solvers:
-        row["lean_speedup"] = row["eigsh_seconds"] / row["lean_seconds"]
-        row["lean_vs_eigsh_rel"] = abs(row["lean_eta_exact"] / row["eigsh_eta_exact"] - 1)
+    for key in solves:
+        for device in devices if key == "lean" else [None]:
+            res, _, gib = _measured(lambda k=key, dev=device: sim.exact_threshold(
+                ens, 4, device=dev, **SOLVES[k]))
+            name = key if device is None else f"{key}_{device}"
+            row.update({f"{name}_eta_exact": res.eta_exact, f"{name}_seconds": res.seconds,
+                        f"{name}_applications": res.applications,
+                        f"{name}_coarse_applications": res.coarse_applications,
+                        f"{name}_gflops": res.gflops, f"{name}_peak_gib": gib})
+    for key in solves:
+        if key != "lean":
+            row[f"lean_speedup_{key}"] = row[f"{key}_seconds"] / row["lean_seconds"]
+            row[f"lean_vs_{key}_rel"] = abs(row["lean_eta_exact"] / row[f"{key}_eta_exact"] - 1)
+    row["max_rss_gib"] = _max_rss_gib()
+    return row
+
+
+def bench_paper_exact(cfg: Config, peak: float, hidden=(500, 500, 500), n: int = 1000) -> dict:
+    """:func:`bench_exact` at the paper's net (784-``hidden``-10, tanh) at a teacher
+    minimum on ``n`` ``digits28`` images, with the loss and gradient norm there
+    (measured: the point is a minimum)."""
+    widths = (784, *hidden, 10)
+    net, theta, X = teacher_minimum(n * widths[-1], cfg.seed, widths, data.digits(size=28).X)
+    Y = net.forward(theta, X)
+    row = bench_exact(n * widths[-1], cfg, peak, minimum=(net, theta, X))
+    row.update(widths="-".join(map(str, widths)), loss=float(net.loss(theta, X, Y)),
+               grad_norm=float(np.linalg.norm(net.gradient(theta, X, Y))))
     return row
 
 
@@ -342,11 +375,12 @@ def task(cfg: Config, index: int, seed: int) -> dict:
     configs = QUICK if cfg.tiny else CONFIGS
     rows = [bench_config(name, c, cfg, peak) for name, c in configs.items()]
     exact = [bench_exact(r, cfg, peak) for r in cfg.exact_ranks if r > 0]
-    compare = (bench_exact(cfg.compare_rank, cfg, peak, ("lean", "eigsh"))
+    compare = (bench_exact(cfg.compare_rank, cfg, peak, ("lean", "lean_cold", "eigsh"))
                if cfg.compare_rank > 0 else None)
     return {"peak_gflops": peak, "rows": rows, "spectral_radius": bench_spectral(cfg),
             "cloning": bench_cloning(cfg), "exact": exact, "compare": compare,
-            "paper_gram": bench_paper_gram(cfg) if cfg.paper_gram else None}
+            "paper_gram": bench_paper_gram(cfg) if cfg.paper_gram else None,
+            "paper_exact": bench_paper_exact(cfg, peak) if cfg.paper_exact else None}
 
 
 def exact_lines(rec: dict) -> list[str]:
@@ -360,26 +394,46 @@ def exact_lines(rec: dict) -> list[str]:
                   f"nets (teacher targets, B = 4, lean solver; matmul peak {peak:.1f} "
                   "GFLOP/s):", "",
                   "| rank r | n K | Gram + reduction | its peak memory | one application "
-                  "of T | GFLOP/s (% of peak) | eta_exact | applications | solve | solve "
-                  "peak memory |" + (" CUDA solve |" if cuda else ""),
+                  "of T | GFLOP/s (% of peak) | eta_exact | applications (coarse) | solve | "
+                  "solve peak memory |" + (" CUDA solve |" if cuda else ""),
                   "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if cuda else "")]
         for r in rows:
             lines.append(
                 f"| {r['rank']} | {r['nK']} | {r['gram_seconds']:.1f} s | "
                 f"{r['gram_peak_gib']:.2f} GiB | {r['app_seconds']:.2f} s | "
                 f"{r['app_gflops']:.1f} ({r['app_pct_peak']:.0f}%) | {r['lean_eta_exact']:.8g} "
-                f"| {r['lean_applications']} | {r['lean_seconds']:.1f} s | "
-                f"{r['lean_peak_gib']:.2f} GiB |"
+                f"| {r['lean_applications']} ({r['lean_coarse_applications']}) | "
+                f"{r['lean_seconds']:.1f} s | {r['lean_peak_gib']:.2f} GiB |"
                 + (f" {r['lean_cuda_seconds']:.1f} s |" if "lean_cuda_seconds" in r
                    else (" n/a |" if cuda else "")))
+        lines += ["", "Applications: products with T at rank r; in parentheses, those at the "
+                  "coarse levels of the warm start (each cheaper by the square of its size "
+                  "over r)."]
     c = rec.get("compare")
     if c:
         lines += ["", f"Lean solver against eigsh at rank {c['rank']} (same ensemble): lean "
-                  f"{c['lean_seconds']:.1f} s ({c['lean_applications']} applications, "
-                  f"{c['lean_peak_gib']:.2f} GiB), eigsh {c['eigsh_seconds']:.1f} s "
-                  f"({c['eigsh_applications']} applications, {c['eigsh_peak_gib']:.2f} GiB): "
-                  f"{c['lean_speedup']:.2f}x; eta_exact agree to "
-                  f"{c['lean_vs_eigsh_rel']:.1e} relative."]
+                  f"{c['lean_seconds']:.1f} s ({c['lean_applications']} applications at rank "
+                  f"r, {c['lean_coarse_applications']} coarse, {c['lean_peak_gib']:.2f} GiB); "
+                  f"lean without the warm start {c['lean_cold_seconds']:.1f} s "
+                  f"({c['lean_cold_applications']} applications, "
+                  f"{c['lean_cold_peak_gib']:.2f} GiB); eigsh {c['eigsh_seconds']:.1f} s "
+                  f"({c['eigsh_applications']} applications, {c['eigsh_peak_gib']:.2f} GiB). "
+                  f"Lean is {c['lean_speedup_eigsh']:.2f}x eigsh "
+                  f"({c['eigsh_seconds'] / c['lean_cold_seconds']:.2f}x without the warm "
+                  f"start); eta_exact agree to {c['lean_vs_eigsh_rel']:.1e} relative "
+                  f"({c['lean_vs_lean_cold_rel']:.1e} warm against cold)."]
+    e = rec.get("paper_exact")
+    if e:
+        lines += ["", f"The paper's net ({e['widths']} tanh, p = {e['p']}) at a teacher "
+                  f"minimum on {e['n']} digits28 images (loss {e['loss']:.1e}, gradient norm "
+                  f"{e['grad_norm']:.1e}): rank {e['rank']} of n K = {e['nK']}; Gram and "
+                  f"reduction {e['gram_seconds']:.1f} s ({e['gram_peak_gib']:.2f} GiB); one "
+                  f"application {e['app_seconds']:.1f} s ({e['app_gflops']:.1f} GFLOP/s, "
+                  f"{e['app_pct_peak']:.0f}% of peak); eta_exact(B = 4) = "
+                  f"{e['lean_eta_exact']:.10g} in {e['lean_seconds']:.1f} s "
+                  f"({e['lean_seconds'] / 60:.1f} min; {e['lean_applications']} applications, "
+                  f"{e['lean_coarse_applications']} coarse; {e['lean_peak_gib']:.2f} GiB "
+                  f"traced); the process's peak resident memory {e['max_rss_gib']:.2f} GiB."]
     g = rec.get("paper_gram")
     if g:
         lines += ["", f"The paper's net (784-500-500-500-10, p = {g['p']}) at initialisation "
@@ -422,6 +476,7 @@ def summary(cfg: Config, records: list[dict], folder: Path):
                                                  "exact": rec.get("exact") or [],
                                                  "compare": rec.get("compare"),
                                                  "paper_gram": rec.get("paper_gram"),
+                                                 "paper_exact": rec.get("paper_exact"),
                                                  "figures": []}
 
 
