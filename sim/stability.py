@@ -18,7 +18,8 @@ import numpy as np
 from sim._device import DeviceSandwich, check_device
 from sim._eigen import top_eigenpair
 from sim._lanczos import lean_top_eigenvalue, pack, packed_size, unpack
-from sim._validate import check_bool, check_choice, check_memory, check_positive
+from sim._validate import (check_bool, check_choice, check_memory, check_positive,
+                           check_probability)
 from sim._validate import memory_budget as budget_bytes
 from sim.ensembles import RANGE_RTOL, Ensemble
 from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average
@@ -108,14 +109,17 @@ def _top_eigen(apply_sym, d: int, tol: float, v0: np.ndarray | None = None, *,
     vectorised matrices (symmetrised) above; or, ``solver="lean"``, by
     :func:`sim._lanczos.lean_top_eigenvalue` on packed symmetric matrices."""
     if solver == "lean" and d > DENSE_MAX_D:
-        start = pack(np.eye(d) if v0 is None else v0)
+        # the packed start is handed over as the only reference (the solver copies and
+        # drops it), and the full one is dropped here: r x r is 800 MB at r = 10^4
+        start = [pack(np.eye(d) if v0 is None else v0)]
+        del v0
         work = np.empty((d, d))
 
         def packed(v):
             return pack(apply_sym(unpack(v, d, out=work)))
 
-        res = lean_top_eigenvalue(packed, packed_size(d), tol=tol, v0=start, vector=vector,
-                                  checkpoint=checkpoint, tag=tag)
+        res = lean_top_eigenvalue(packed, packed_size(d), tol=tol, v0=start.pop(),
+                                  vector=vector, checkpoint=checkpoint, tag=tag)
         if not res.converged:
             raise ArithmeticError(f"the lean Lanczos solver did not converge in "
                                   f"{res.iterations} steps (residual {res.residual:.3g})")
@@ -220,28 +224,47 @@ def spectral_radius(ens: Ensemble, eta: float, sampling, tol: float = 1e-10, *,
     return SpectralRadius(rho, log_rho, V, its)
 
 
+DIAGONAL_RTOL = 1e-11
+"""``H`` counts as diagonal when its off-diagonal part, scaled by ``H_jj^{-1/2}`` on both
+sides, has Frobenius norm at most this: then every eigenvalue of ``H`` is within this
+relative distance of a diagonal entry (relative perturbation theory for scaled diagonally
+dominant matrices), below the threshold's ``tol``."""
+
+
+def _scaled_offdiagonal(H: np.ndarray) -> float:
+    """Frobenius norm of ``D^{-1/2} (H - D) D^{-1/2}``, ``D = diag(H)`` (``inf`` where a
+    diagonal entry is not positive), in blocks of rows (no ``d x d`` temporary)."""
+    h = np.diag(H)
+    if np.any(h <= 0):
+        return np.inf
+    root = 1.0 / np.sqrt(h)
+    total, step = 0.0, max(1, 2**22 // max(len(h), 1))
+    for i in range(0, len(h), step):
+        block = H[i:i + step] * root[i:i + step, None] * root[None, :]
+        block[np.arange(block.shape[0]), np.arange(i, i + block.shape[0])] = 0.0
+        total += float(np.sum(block * block))
+    return float(np.sqrt(total))
+
+
 def _range_of_H(ens: Ensemble):
     """``(h, U)``: the eigenvalues of ``H`` above ``RANGE_RTOL h_max``, ascending, and
-    their eigenvectors. Where ``H`` is already diagonal to the backward error of an
-    eigensolver (off-diagonal entries at most ``d eps max|H|``; a reduced ensemble from
-    :meth:`Ensemble.from_gram` is), ``U`` is the index array of those coordinates
-    instead (``d`` times cheaper to use than the ``O(d^3)`` eigendecomposition it
-    skips)."""
+    their eigenvectors. Where ``H`` is already diagonal to :data:`DIAGONAL_RTOL` (a
+    reduced ensemble from :meth:`Ensemble.from_gram` is: its ``H`` is ``Lambda / n`` up
+    to the orthogonality of the Gram matrix's eigenvectors), ``U`` is the index array of
+    its coordinates instead: no ``O(d^3)`` eigendecomposition (minutes at ``d = 10^4``),
+    and small ``h`` keep their relative accuracy, which an eigensolver's absolute
+    backward error ``eps h_max`` would not give them."""
     # H of a factor ensemble is formed here, not cached on it, unless it already is: at
     # the paper's size it would hold 800 MB through the whole solve
     H = ens.__dict__.get("H")
     if H is None:
         H = ens.stacked @ ens.stacked.T / ens.n if ens.G is not None else ens.H
-    d = H.shape[0]
-    h = np.diag(H).copy()
-    scale = float(np.abs(h).max()) if d else 0.0
-    off = H - np.diag(h)
-    if d > 1 and float(np.abs(off).max()) <= d * np.finfo(float).eps * scale:
+    if H.shape[0] > 1 and _scaled_offdiagonal(H) <= DIAGONAL_RTOL:
+        h = np.diag(H).copy()
         order = np.argsort(h, kind="stable")
         h = h[order]
-        keep = h > RANGE_RTOL * max(h[-1], 0.0)
+        keep = h > RANGE_RTOL * h[-1]
         return h[keep], order[keep]
-    del off
     h, U = np.linalg.eigh(H)
     keep = h > RANGE_RTOL * max(h[-1], 0.0)
     return h[keep], U[:, keep]
@@ -288,13 +311,13 @@ COARSE_MIN_D = 150
 """No coarse level below this many directions (there a cold solve is cheap)."""
 
 COARSE_TOL = 1e-6
-"""Relative accuracy of the coarse levels' top eigenpairs (only a start: the final
-value is to ``tol`` whatever the start)."""
+"""Relative accuracy of the coarse levels' top eigenpairs (``tol`` where that is looser;
+only a start: the final value is to ``tol`` whatever the start)."""
 
-COARSE_MIX = 1e-2
-"""Weight of the positive definite default start ``diag(1/h)`` mixed into the embedded
-coarse eigenmatrix (unit Frobenius norms), so the start is positive definite and has a
-positive overlap with the PSD top eigenmatrix."""
+COARSE_MIX = 0.1
+"""Weight of the cold start ``diag(1/h)`` kept in the warm start (both of unit Frobenius
+norm): every direction keeps a tenth of its cold weight, so a top eigenmatrix that lies
+off the sharp block is still in the start (see ``docs/theory.md``, section 12)."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +325,7 @@ class _Solve:
     eta: float
     applications: int  # products at the full rank
     coarse_applications: int  # products at the coarse levels
+    coarse_cost: float  # the coarse products in full-rank products: sum (k / r)^2
     rank: int
     flops: float  # of all sandwich averages (factor ensembles; 0 for dense)
 
@@ -347,33 +371,43 @@ def _coarse_sizes(d: int) -> list[int]:
 
 
 def _embedded(V: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """The start at the directions ``h`` (ascending) from the unit eigenmatrix ``V`` of
-    the top ``len(V)`` of them: ``V`` in its block plus :data:`COARSE_MIX` of the unit
-    ``diag(1/h)``."""
+    """The start at the directions ``h`` (ascending) from the eigenmatrix ``V`` of the
+    top ``len(V)`` of them: ``V`` projected on the PSD cone (its negative eigenvalues,
+    round-off of the coarse solve, set to 0) and normalised, in its block, plus
+    :data:`COARSE_MIX` of the unit ``diag(1/h)``: positive definite."""
     d, k = h.size, V.shape[0]
+    w, Q = np.linalg.eigh(V)
+    P = (Q * np.clip(w, 0.0, None)) @ Q.T
     start = np.diag(COARSE_MIX / h / np.linalg.norm(1.0 / h))
-    start[d - k:, d - k:] += V
+    start[d - k:, d - k:] += P / np.linalg.norm(P)
     return start
 
 
-def _warm_start(rot: Ensemble, h: np.ndarray, gamma: float, device):
-    """A start for the lean solve at full rank, from the top eigenmatrices of the same
-    operator restricted to the largest ``h`` (:func:`_coarse_sizes`), coarsest first;
-    each restriction's top eigenvalue is a lower bound of the next (Rayleigh-Ritz on a
-    subspace), and its eigenmatrix a start that already points at the top. Returns
-    ``(start, products, flops)``; ``start`` is ``None`` when there is no coarse level."""
-    start, products, flops = None, 0, 0.0
+def _warm_start(rot: Ensemble, h: np.ndarray, gamma: float, tol: float, device):
+    """A start for the lean solve at full rank from the top eigenmatrices of the same
+    operator compressed to the largest ``h`` (:func:`_coarse_sizes`), coarsest first,
+    each level started from the last. A compression's top eigenvalue is a lower bound of
+    the full one (Rayleigh-Ritz); its eigenmatrix is a cheap approximation of the full
+    top eigenmatrix, as close as the block's coupling to the other directions allows.
+    A level that does not converge ends the chain (its start is kept). Returns
+    ``(start, products, cost, flops)``: ``cost`` in full-rank products; ``start`` is
+    ``None`` when no level ran."""
+    start, products, cost, flops = None, 0, 0.0, 0.0
     for k in reversed(_coarse_sizes(h.size)):
         hk = h[h.size - k:]
         sub = _rotated(rot, np.arange(h.size - k, h.size))
         v0 = np.diag(1.0 / hk) if start is None else _embedded(start, hk)
-        _, start, p = _top_eigen(_exact_operator(sub, hk, gamma, device), k, COARSE_TOL,
-                                 v0=v0, solver="lean", vector=True)
+        try:
+            _, start, p = _top_eigen(_exact_operator(sub, hk, gamma, device), k,
+                                     max(COARSE_TOL, tol), v0=v0, solver="lean", vector=True)
+        except ArithmeticError:  # did not converge: the last level's start stands
+            break
         products += p
+        cost += p * (k / h.size) ** 2
         flops += p * _sandwich_flops(rot, k)
     if start is None:
-        return None, 0, 0.0
-    return _embedded(start, h), products, flops
+        return None, products, cost, flops
+    return _embedded(start, h), products, cost, flops
 
 
 def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=None,
@@ -381,19 +415,20 @@ def _eta_exact(ens: Ensemble, gamma: float, tol: float, solver: str, checkpoint=
     """``eta_exact`` of a unit-scale ensemble and its cost (see :func:`eta_exact`)."""
     h, U = _range_of_H(ens)
     if h.size == 0:
-        return _Solve(np.inf, 0, 0, 0, 0.0)
+        return _Solve(np.inf, 0, 0, 0.0, 0, 0.0)
     rot = _rotated(ens, U)
-    v0, coarse, flops = np.diag(1.0 / h), 0, 0.0
+    start, coarse, cost, flops = None, 0, 0.0, 0.0
     resuming = checkpoint is not None and os.path.isfile(checkpoint)
-    if solver == "lean" and warm and h.size > DENSE_MAX_D and not resuming:
-        start, coarse, flops = _warm_start(rot, h, gamma, device)
-        if start is not None:
-            v0 = start
+    if solver == "lean" and warm and not resuming:
+        start, coarse, cost, flops = _warm_start(rot, h, gamma, tol, device)
+    # handed over as the only reference (_top_eigen drops it once packed)
+    v0 = [np.diag(1.0 / h) if start is None else start]
+    del start
     tag = f"eta_exact|{gamma!r}|{ens.d}|{ens.n}|{_digest(rot)}"
     lam, _, products = _top_eigen(_exact_operator(rot, h, gamma, device), h.size, tol,
-                                  v0=v0, solver=solver, vector=False, checkpoint=checkpoint,
-                                  tag=tag)
-    return _Solve(float(2.0 / lam), products, coarse, h.size,
+                                  v0=v0.pop(), solver=solver, vector=False,
+                                  checkpoint=checkpoint, tag=tag)
+    return _Solve(float(2.0 / lam), products, coarse, cost, h.size,
                   flops + products * _sandwich_flops(rot, h.size))
 
 
@@ -414,10 +449,11 @@ def eta_exact(ens: Ensemble, gamma: float, tol: float = 1e-10, *, solver: str = 
     state to and resumes from). ``device`` (``"cpu"``, ``"cuda"``, a ``torch.device``;
     needs the ``[torch]`` extra): the sandwich averages of a factor ensemble run there
     in torch (:mod:`sim._device`); ``None``: numpy. Dense ensembles always use numpy.
-    ``warm_start`` (lean solver, rank at least ``COARSE_MIN_D / COARSE_FRACTION``):
-    start from the top eigenmatrix of the operator restricted to the largest
-    eigenvalues of ``H``, solved the same way (``docs/theory.md``, section 12); the
-    value is the same to ``tol``, in fewer products at full rank."""
+    ``warm_start`` (lean solver, where the rank ``r`` has ``ceil(COARSE_FRACTION r) >=
+    COARSE_MIN_D``): start from the top eigenmatrix of the operator compressed to the
+    largest eigenvalues of ``H``, solved the same way (``docs/theory.md``, section 12);
+    the value is the same to ``tol``, usually in fewer products at full rank."""
+    gamma = check_probability(gamma, "gamma")
     check_choice(solver, "solver", SOLVERS)
     device = check_device(device)
     warm_start = check_bool(warm_start, "warm_start")
@@ -442,7 +478,9 @@ class ExactThreshold:
         Products with the operator ``C^{-1/2} D C^{-1/2}`` at full rank (one sandwich
         average each).
     seconds : float
-        Wall time of the solve (the eigendecomposition of ``H`` and rotation included).
+        Wall time of the solve: the eigenbasis of ``H`` (an eigendecomposition unless
+        ``H`` is diagonal) and the rotation, the coarse levels, and the solve at full
+        rank.
     gflops : float
         Flops of the sandwich averages over the solve's wall time: ``4 r^2 n k`` flops
         each for factors ``(n, d, k)`` restricted to rank ``r`` (two GEMMs ``r x r`` by
@@ -458,6 +496,8 @@ class ExactThreshold:
     coarse_applications : int
         Products at the coarse levels of the warm start (each cheaper by the square of
         its size over ``r``).
+    coarse_cost : float
+        The coarse products counted in full-rank products: ``sum (k / r)^2`` over them.
     """
 
     eta_exact: float
@@ -469,6 +509,7 @@ class ExactThreshold:
     memory: float
     device: str = "numpy"
     coarse_applications: int = 0
+    coarse_cost: float = 0.0
 
 
 def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str = "auto",
@@ -487,19 +528,19 @@ def exact_threshold(ens: Ensemble, sampling, *, tol: float = 1e-10, solver: str 
     start = time.perf_counter()
     unit = ens.unit
     if g == 0:
-        res = _Solve(2.0 / unit.a if unit.a > 0 else np.inf, 0, 0, 0, 0.0)
+        res = _Solve(2.0 / unit.a if unit.a > 0 else np.inf, 0, 0, 0.0, 0, 0.0)
     else:
         res = _eta_exact(unit, g, tol, solver, checkpoint, device, warm_start)
     seconds = time.perf_counter() - start
     with np.errstate(over="ignore"):
         value = float(res.eta / ens.scale)
-    flops = res.flops if ens.G is not None else np.nan
     products = res.applications + res.coarse_applications
-    return ExactThreshold(value, solver, res.applications, seconds,
-                          flops / seconds / 1e9 if seconds > 0 else np.nan, res.rank,
+    gflops = (res.flops / seconds / 1e9 if ens.G is not None and products and seconds > 0
+              else np.nan)
+    return ExactThreshold(value, solver, res.applications, seconds, gflops, res.rank,
                           operator_memory(ens, solver),
                           "numpy" if device is None or ens.G is None or products == 0
-                          else str(device), res.coarse_applications)
+                          else str(device), res.coarse_applications, res.coarse_cost)
 
 
 @dataclass(frozen=True)
@@ -531,16 +572,17 @@ class Thresholds:
 
 
 def thresholds(ens: Ensemble, sampling, *, memory_budget=None, solver: str = "auto",
-               checkpoint=None, device=None) -> Thresholds:
+               checkpoint=None, device=None, warm_start: bool = True) -> Thresholds:
     """All thresholds of ``docs/theory.md``, section 4, for ``ens`` and ``sampling``
     (a :class:`Sampling` or an integer ``B``; not ``"reshuffle"``).
 
     A threshold beyond the float64 range (an ensemble of subnormal entries) is ``inf``,
     without overflow warnings. ``memory_budget``: as in :func:`spectral_radius` (default
     half of physical memory; refused before allocating above it). ``device``: where
-    ``eta_exact``'s sandwich averages run (:func:`eta_exact`)."""
+    ``eta_exact``'s sandwich averages run, and ``warm_start``: as in :func:`eta_exact`."""
     _, g = markov_gamma(ens, sampling)
     device = check_device(device)
+    warm_start = check_bool(warm_start, "warm_start")
     solver = _solver(ens, solver, memory_budget)
     a, s = ens.a, ens.s
     with np.errstate(over="ignore"):
@@ -549,7 +591,8 @@ def thresholds(ens: Ensemble, sampling, *, memory_budget=None, solver: str = "au
     if g == 0:  # full batch: T = A (x) A, rho = max_j (1 - eta h_j)^2, every notion is GD's
         return Thresholds(a, s, g, eta_gd, eta_box, eta_gd, eta_gd)
     return Thresholds(a, s, g, eta_gd, eta_box, eta_theorem(ens, g),
-                      eta_exact(ens, g, solver=solver, checkpoint=checkpoint, device=device))
+                      eta_exact(ens, g, solver=solver, checkpoint=checkpoint, device=device,
+                                warm_start=warm_start))
 
 
 @dataclass(frozen=True)

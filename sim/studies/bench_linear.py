@@ -19,11 +19,15 @@ Exact thresholds of interpolating nets (``--exact-ranks``): a tanh 64-128-128-10
 exact zero-loss minimum, no training) on the first ``r / 10`` digits, so the reduced
 ensemble has rank up to ``r = n K``. Per rank: the NTK Gram matrix and reduction
 (:func:`sim.nets.to_ensemble`), ``eta_exact`` at ``B = 4`` by the memory-lean solver
-(:func:`sim.exact_threshold`), the GFLOP/s of one application of ``T`` (``4 r^2 n K``
-flops, against the matmul peak), and the peak memory NumPy allocated
-(``tracemalloc``); on a CUDA device too, when torch sees one. At ``--compare-rank``
-the lean solver runs against ``eigsh`` (``solver="eigsh"``, 24 vectors) on the same
-ensemble.
+with its warm start (:func:`sim.exact_threshold`), the GFLOP/s of one application of
+``T`` (``4 r^2 n K`` flops, against the matmul peak), and the peak memory NumPy
+allocated (``tracemalloc``); on a CUDA device too, when torch sees one. At
+``--compare-rank`` the lean solver runs against itself without the warm start
+(``lean_cold``) and against ``eigsh`` (``solver="eigsh"``, 24 vectors) on the same
+ensemble. ``--paper-exact``: the same for the paper's 784-500-500-500-10 (tanh) at a
+teacher minimum on 1000 ``digits28`` images, with the loss and gradient norm there and
+the process's peak resident memory (``getrusage``: the whole run so far, so run it
+alone, as ``--exact-ranks 0 --compare-rank 0 --paper-exact``).
 
     python scripts/bench_linear.py [--quick] [--out results]
 
@@ -333,9 +337,10 @@ def bench_exact(rank: int, cfg: Config, peak: float, solves=("lean",), minimum=N
             row.update({f"{name}_eta_exact": res.eta_exact, f"{name}_seconds": res.seconds,
                         f"{name}_applications": res.applications,
                         f"{name}_coarse_applications": res.coarse_applications,
+                        f"{name}_coarse_cost": res.coarse_cost,
                         f"{name}_gflops": res.gflops, f"{name}_peak_gib": gib})
     for key in solves:
-        if key != "lean":
+        if key != "lean" and "lean" in solves:
             row[f"lean_speedup_{key}"] = row[f"{key}_seconds"] / row["lean_seconds"]
             row[f"lean_vs_{key}_rel"] = abs(row["lean_eta_exact"] / row[f"{key}_eta_exact"] - 1)
     row["max_rss_gib"] = _max_rss_gib()
@@ -402,18 +407,20 @@ def exact_lines(rec: dict) -> list[str]:
                 f"| {r['rank']} | {r['nK']} | {r['gram_seconds']:.1f} s | "
                 f"{r['gram_peak_gib']:.2f} GiB | {r['app_seconds']:.2f} s | "
                 f"{r['app_gflops']:.1f} ({r['app_pct_peak']:.0f}%) | {r['lean_eta_exact']:.8g} "
-                f"| {r['lean_applications']} ({r['lean_coarse_applications']}) | "
+                f"| {r['lean_applications']} ({r['lean_coarse_applications']}; "
+                f"{r['lean_coarse_cost']:.1f}) | "
                 f"{r['lean_seconds']:.1f} s | {r['lean_peak_gib']:.2f} GiB |"
                 + (f" {r['lean_cuda_seconds']:.1f} s |" if "lean_cuda_seconds" in r
                    else (" n/a |" if cuda else "")))
         lines += ["", "Applications: products with T at rank r; in parentheses, those at the "
-                  "coarse levels of the warm start (each cheaper by the square of its size "
-                  "over r)."]
+                  "coarse levels of the warm start, and what they cost in products at rank r "
+                  "(each is cheaper by the square of its size over r)."]
     c = rec.get("compare")
     if c:
         lines += ["", f"Lean solver against eigsh at rank {c['rank']} (same ensemble): lean "
                   f"{c['lean_seconds']:.1f} s ({c['lean_applications']} applications at rank "
-                  f"r, {c['lean_coarse_applications']} coarse, {c['lean_peak_gib']:.2f} GiB); "
+                  f"r, {c['lean_coarse_applications']} coarse worth "
+                  f"{c['lean_coarse_cost']:.1f}, {c['lean_peak_gib']:.2f} GiB); "
                   f"lean without the warm start {c['lean_cold_seconds']:.1f} s "
                   f"({c['lean_cold_applications']} applications, "
                   f"{c['lean_cold_peak_gib']:.2f} GiB); eigsh {c['eigsh_seconds']:.1f} s "
@@ -432,7 +439,8 @@ def exact_lines(rec: dict) -> list[str]:
                   f"{e['app_pct_peak']:.0f}% of peak); eta_exact(B = 4) = "
                   f"{e['lean_eta_exact']:.10g} in {e['lean_seconds']:.1f} s "
                   f"({e['lean_seconds'] / 60:.1f} min; {e['lean_applications']} applications, "
-                  f"{e['lean_coarse_applications']} coarse; {e['lean_peak_gib']:.2f} GiB "
+                  f"{e['lean_coarse_applications']} coarse worth {e['lean_coarse_cost']:.1f}; "
+                  f"{e['lean_peak_gib']:.2f} GiB "
                   f"traced); the process's peak resident memory {e['max_rss_gib']:.2f} GiB."]
     g = rec.get("paper_gram")
     if g:
