@@ -18,8 +18,7 @@ import numpy as np
 from sim._device import DeviceSandwich, check_device
 from sim._eigen import top_eigenpair
 from sim._lanczos import lean_top_eigenvalue, pack, packed_size, unpack
-from sim._validate import (check_bool, check_choice, check_memory, check_positive,
-                           check_probability)
+from sim._validate import check_bool, check_choice, check_memory, check_positive, check_probability
 from sim._validate import memory_budget as budget_bytes
 from sim.ensembles import RANGE_RTOL, Ensemble
 from sim.moments import apply_scaled, kappa, markov_gamma, sandwich_average

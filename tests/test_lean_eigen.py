@@ -174,23 +174,19 @@ def test_auto_picks_lean_by_size_and_budget():
     assert sim.stability._solver(big, "auto", None) == "lean"
 
 
-def test_threshold_checkpoint_resumes(tmp_path):
-    """A lean ``eta_exact`` killed mid-solve resumes from its checkpoint to the same
-    value as an uninterrupted solve."""
-    from sim import moments
+def _killed_solve(ens, path, at: int, rank: int | None = None) -> None:
+    """Run a lean ``exact_threshold(ens, 2)`` with ``checkpoint=path`` and kill it at the
+    ``at``-th sandwich average (counting only those at ``rank`` where given)."""
+    import sim.stability as stab
 
-    ens = sim.wishart(6, 25, 2, seed=4, factors=True)
-    path = tmp_path / "eta.npz"
     calls = [0]
-    real = moments.sandwich_average
+    real = stab.sandwich_average
 
     def dying(e, M):
-        calls[0] += 1
-        if calls[0] == 13:
+        calls[0] += rank is None or M.shape[0] == rank
+        if calls[0] == at:
             raise KeyboardInterrupt
         return real(e, M)
-
-    import sim.stability as stab
 
     stab.sandwich_average = dying
     try:
@@ -198,6 +194,15 @@ def test_threshold_checkpoint_resumes(tmp_path):
             exact_threshold(ens, 2, solver="lean", checkpoint=path)
     finally:
         stab.sandwich_average = real
+
+
+def test_threshold_checkpoint_resumes(tmp_path):
+    """A lean ``eta_exact`` killed mid-solve resumes from its checkpoint to the same
+    value as an uninterrupted solve."""
+
+    ens = sim.wishart(6, 25, 2, seed=4, factors=True)
+    path = tmp_path / "eta.npz"
+    _killed_solve(ens, path, at=13)
     assert path.is_file()
     resumed = exact_threshold(ens, 2, solver="lean", checkpoint=path)
     whole = exact_threshold(ens, 2, solver="lean")
@@ -206,9 +211,15 @@ def test_threshold_checkpoint_resumes(tmp_path):
 
 
 # ------------------------------------------------- warm start and the diagonal H path
-from sim.stability import (COARSE_MIN_D, _coarse_sizes, _embedded,  # noqa: E402
-                           _range_of_H, eta_exact, eta_theorem)
 from sim.moments import markov_gamma  # noqa: E402
+from sim.stability import (  # noqa: E402
+    COARSE_MIN_D,
+    _coarse_sizes,
+    _embedded,
+    _range_of_H,
+    eta_exact,
+    eta_theorem,
+)
 
 # Two solves, each within tol = 1e-10 of the eigenvalue, agree to 2 tol.
 AGREE = 2e-10
@@ -308,27 +319,12 @@ def test_warm_checkpoint_resumes_without_the_coarse_levels(tmp_path):
     levels are not rerun: the saved state is the start) to the value of the
     uninterrupted warm solve, bit for bit (the resumed run rebuilds the Ritz history the
     gap rule looks back on)."""
-    import sim.stability as stab
 
     ens = _big_factors(3)
     whole = exact_threshold(ens, 2, solver="lean")
     assert whole.applications >= 6, "too few steps at full rank for a checkpoint"
     path = tmp_path / "eta.npz"
-    full = [0]
-    real = stab.sandwich_average
-
-    def dying(e, M):
-        full[0] += M.shape[0] == whole.rank
-        if full[0] == 6:
-            raise KeyboardInterrupt
-        return real(e, M)
-
-    stab.sandwich_average = dying
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            exact_threshold(ens, 2, solver="lean", checkpoint=path)
-    finally:
-        stab.sandwich_average = real
+    _killed_solve(ens, path, at=6, rank=whole.rank)
     assert path.is_file()
     resumed = exact_threshold(ens, 2, solver="lean", checkpoint=path)
     assert resumed.coarse_applications == 0 and not path.exists()
